@@ -1,0 +1,2 @@
+//! `siteboxd`: the Sitebox site daemon and its command line.
+fn main() {}

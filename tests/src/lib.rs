@@ -1,0 +1,9 @@
+//! Support for Sitebox's end-to-end tests: finding the real peers that `tests/run.sh` installs
+//! (radclient, the Python clients, mosquitto, PostgreSQL, Chromium), free ports and temp dirs.
+//!
+//! A test that needs a peer asks for it here. A missing peer is a failure with the name of the
+//! package to install, never a silent skip: run the suite through `tests/run.sh`, which installs
+//! and starts every peer.
+
+pub mod peers;
+pub mod ports;
