@@ -1,0 +1,325 @@
+//! Attribute names and types: the RFC 2865/2866/2869/3162/5176 attributes and the Microsoft
+//! (311), MikroTik (14988) and WISPr (14122) vendor attributes are built in (FreeRADIUS-format
+//! files under `dictionaries/`, parsed by the same code that loads extra vendor files).
+//! The numeric constants the server uses are in [`attr`], [`vendor`], [`microsoft`] and
+//! [`mikrotik`].
+
+mod parse;
+mod value;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+pub use parse::DictionaryError;
+pub use value::ValueError;
+
+/// Standard attribute types used by the server.
+pub mod attr {
+    pub const USER_NAME: u8 = 1;
+    pub const USER_PASSWORD: u8 = 2;
+    pub const CHAP_PASSWORD: u8 = 3;
+    pub const NAS_IP_ADDRESS: u8 = 4;
+    pub const NAS_PORT: u8 = 5;
+    pub const SERVICE_TYPE: u8 = 6;
+    pub const FRAMED_PROTOCOL: u8 = 7;
+    pub const FRAMED_IP_ADDRESS: u8 = 8;
+    pub const FRAMED_ROUTING: u8 = 10;
+    pub const FRAMED_MTU: u8 = 12;
+    pub const FRAMED_COMPRESSION: u8 = 13;
+    pub const LOGIN_IP_HOST: u8 = 14;
+    pub const LOGIN_SERVICE: u8 = 15;
+    pub const REPLY_MESSAGE: u8 = 18;
+    pub const CLASS: u8 = 25;
+    pub const VENDOR_SPECIFIC: u8 = 26;
+    pub const SESSION_TIMEOUT: u8 = 27;
+    pub const IDLE_TIMEOUT: u8 = 28;
+    pub const CALLED_STATION_ID: u8 = 30;
+    pub const CALLING_STATION_ID: u8 = 31;
+    pub const NAS_IDENTIFIER: u8 = 32;
+    pub const PROXY_STATE: u8 = 33;
+    pub const ACCT_STATUS_TYPE: u8 = 40;
+    pub const ACCT_DELAY_TIME: u8 = 41;
+    pub const ACCT_INPUT_OCTETS: u8 = 42;
+    pub const ACCT_OUTPUT_OCTETS: u8 = 43;
+    pub const ACCT_SESSION_ID: u8 = 44;
+    pub const ACCT_AUTHENTIC: u8 = 45;
+    pub const ACCT_SESSION_TIME: u8 = 46;
+    pub const ACCT_INPUT_PACKETS: u8 = 47;
+    pub const ACCT_OUTPUT_PACKETS: u8 = 48;
+    pub const ACCT_TERMINATE_CAUSE: u8 = 49;
+    pub const ACCT_INPUT_GIGAWORDS: u8 = 52;
+    pub const ACCT_OUTPUT_GIGAWORDS: u8 = 53;
+    pub const EVENT_TIMESTAMP: u8 = 55;
+    pub const CHAP_CHALLENGE: u8 = 60;
+    pub const NAS_PORT_TYPE: u8 = 61;
+    pub const EAP_MESSAGE: u8 = 79;
+    pub const MESSAGE_AUTHENTICATOR: u8 = 80;
+    pub const ACCT_INTERIM_INTERVAL: u8 = 85;
+    pub const NAS_PORT_ID: u8 = 87;
+    pub const NAS_IPV6_ADDRESS: u8 = 95;
+    pub const ERROR_CAUSE: u8 = 101;
+}
+
+/// SMI Private Enterprise Numbers of the built-in vendors.
+pub mod vendor {
+    pub const MICROSOFT: u32 = 311;
+    pub const WISPR: u32 = 14122;
+    pub const MIKROTIK: u32 = 14988;
+}
+
+/// Microsoft vendor attribute types (RFC 2548).
+pub mod microsoft {
+    pub const MS_CHAP_RESPONSE: u8 = 1;
+    pub const MS_CHAP_ERROR: u8 = 2;
+    pub const MS_MPPE_ENCRYPTION_POLICY: u8 = 7;
+    pub const MS_MPPE_ENCRYPTION_TYPES: u8 = 8;
+    pub const MS_CHAP_CHALLENGE: u8 = 11;
+    pub const MS_MPPE_SEND_KEY: u8 = 16;
+    pub const MS_MPPE_RECV_KEY: u8 = 17;
+    pub const MS_CHAP2_RESPONSE: u8 = 25;
+    pub const MS_CHAP2_SUCCESS: u8 = 26;
+}
+
+/// MikroTik vendor attribute types.
+pub mod mikrotik {
+    pub const RATE_LIMIT: u8 = 8;
+    pub const HOST_IP: u8 = 10;
+    pub const TOTAL_LIMIT: u8 = 17;
+    pub const TOTAL_LIMIT_GIGAWORDS: u8 = 18;
+    pub const ADDRESS_LIST: u8 = 19;
+}
+
+/// WISPr vendor attribute types.
+pub mod wispr {
+    pub const BANDWIDTH_MAX_UP: u8 = 7;
+    pub const BANDWIDTH_MAX_DOWN: u8 = 8;
+}
+
+/// The value type of an attribute, as named in FreeRADIUS dictionaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeType {
+    String,
+    Octets,
+    Integer,
+    Integer64,
+    Byte,
+    Short,
+    Signed,
+    Date,
+    IpAddr,
+    Ipv6Addr,
+    Ipv6Prefix,
+    InterfaceId,
+    Ether,
+}
+
+/// Where an attribute lives: vendor 0 is the standard space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttributeKey {
+    /// 0 for standard attributes, else the vendor's enterprise number.
+    pub vendor: u32,
+    /// The attribute (or vendor sub-attribute) type.
+    pub code: u8,
+}
+
+/// One dictionary entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeDef {
+    /// The attribute's name, e.g. `Mikrotik-Rate-Limit`.
+    pub name: String,
+    /// Vendor and type.
+    pub key: AttributeKey,
+    /// The value type.
+    pub kind: AttributeType,
+    /// Named integer values (VALUE lines), e.g. `Start` = 1.
+    pub values: Vec<(String, u32)>,
+}
+
+/// Names, types and values of attributes.
+#[derive(Debug, Clone, Default)]
+pub struct Dictionary {
+    attributes: HashMap<AttributeKey, AttributeDef>,
+    by_name: HashMap<String, AttributeKey>,
+    vendors: HashMap<String, u32>,
+}
+
+const BUILTIN: &[(&str, &str)] = &[
+    (
+        "dictionary.rfc2865",
+        include_str!("../../dictionaries/dictionary.rfc2865"),
+    ),
+    (
+        "dictionary.rfc2866",
+        include_str!("../../dictionaries/dictionary.rfc2866"),
+    ),
+    (
+        "dictionary.rfc2869",
+        include_str!("../../dictionaries/dictionary.rfc2869"),
+    ),
+    (
+        "dictionary.rfc3162",
+        include_str!("../../dictionaries/dictionary.rfc3162"),
+    ),
+    (
+        "dictionary.rfc5176",
+        include_str!("../../dictionaries/dictionary.rfc5176"),
+    ),
+    (
+        "dictionary.microsoft",
+        include_str!("../../dictionaries/dictionary.microsoft"),
+    ),
+    (
+        "dictionary.mikrotik",
+        include_str!("../../dictionaries/dictionary.mikrotik"),
+    ),
+    (
+        "dictionary.wispr",
+        include_str!("../../dictionaries/dictionary.wispr"),
+    ),
+];
+
+impl Dictionary {
+    /// The built-in dictionary (RFC attributes, Microsoft, MikroTik, WISPr).
+    pub fn builtin() -> Self {
+        let mut dictionary = Self::default();
+        for (origin, text) in BUILTIN {
+            // The built-in files are tested; a failure here is a bug in them.
+            if let Err(error) = dictionary.load_str(text, origin) {
+                unreachable!("built-in dictionary is invalid: {error}");
+            }
+        }
+        dictionary
+    }
+
+    /// Adds the definitions in a FreeRADIUS-format dictionary file (VENDOR, ATTRIBUTE, VALUE,
+    /// BEGIN-VENDOR/END-VENDOR, `$INCLUDE` relative to the file). Errors name file and line.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), DictionaryError> {
+        parse::load_file(self, path, 0)
+    }
+
+    /// Adds the definitions in dictionary text; `origin` names it in errors.
+    pub fn load_str(&mut self, text: &str, origin: &str) -> Result<(), DictionaryError> {
+        parse::load_text(self, text, origin, None, 0)
+    }
+
+    /// The entry with this name (names are compared without regard to case, as FreeRADIUS does).
+    pub fn by_name(&self, name: &str) -> Option<&AttributeDef> {
+        self.by_name
+            .get(&name.to_ascii_lowercase())
+            .and_then(|key| self.attributes.get(key))
+    }
+
+    /// The entry for a vendor (0 = standard) and type.
+    pub fn by_key(&self, key: AttributeKey) -> Option<&AttributeDef> {
+        self.attributes.get(&key)
+    }
+
+    /// The enterprise number of a vendor by name.
+    pub fn vendor_id(&self, name: &str) -> Option<u32> {
+        self.vendors.get(&name.to_ascii_lowercase()).copied()
+    }
+
+    /// Encodes `value` (text as in a FreeRADIUS users file) for the named attribute.
+    pub fn encode(&self, name: &str, value: &str) -> Result<crate::Attribute, ValueError> {
+        let def = self
+            .by_name(name)
+            .ok_or_else(|| ValueError::UnknownAttribute(name.to_owned()))?;
+        value::encode(def, value)
+    }
+
+    fn insert_vendor(&mut self, name: &str, id: u32) {
+        self.vendors.insert(name.to_ascii_lowercase(), id);
+    }
+
+    fn insert_attribute(&mut self, def: AttributeDef) {
+        // A redefinition replaces the earlier entry, as in FreeRADIUS.
+        if let Some(old) = self.attributes.get(&def.key) {
+            self.by_name.remove(&old.name.to_ascii_lowercase());
+        }
+        self.by_name.insert(def.name.to_ascii_lowercase(), def.key);
+        self.attributes.insert(def.key, def);
+    }
+
+    fn attribute_mut(&mut self, name: &str) -> Option<&mut AttributeDef> {
+        let key = self.by_name.get(&name.to_ascii_lowercase())?;
+        self.attributes.get_mut(key)
+    }
+}
+
+impl AttributeDef {
+    /// The name of an integer value, e.g. `Interim-Update` for Acct-Status-Type 3.
+    pub fn value_name(&self, value: u32) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(_, v)| *v == value)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// The integer for a value name.
+    pub fn value_of(&self, name: &str) -> Option<u32> {
+        self.values
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_has_rfc_and_vendor_attributes() {
+        let dictionary = Dictionary::builtin();
+        let cases = [
+            ("User-Name", 0, attr::USER_NAME, AttributeType::String),
+            (
+                "Acct-Interim-Interval",
+                0,
+                attr::ACCT_INTERIM_INTERVAL,
+                AttributeType::Integer,
+            ),
+            ("Framed-IPv6-Prefix", 0, 97, AttributeType::Ipv6Prefix),
+            ("Error-Cause", 0, attr::ERROR_CAUSE, AttributeType::Integer),
+            (
+                "Event-Timestamp",
+                0,
+                attr::EVENT_TIMESTAMP,
+                AttributeType::Date,
+            ),
+            (
+                "MS-CHAP2-Success",
+                vendor::MICROSOFT,
+                microsoft::MS_CHAP2_SUCCESS,
+                AttributeType::Octets,
+            ),
+            (
+                "Mikrotik-Rate-Limit",
+                vendor::MIKROTIK,
+                mikrotik::RATE_LIMIT,
+                AttributeType::String,
+            ),
+            (
+                "mikrotik-total-limit-gigawords",
+                vendor::MIKROTIK,
+                mikrotik::TOTAL_LIMIT_GIGAWORDS,
+                AttributeType::Integer,
+            ),
+            (
+                "WISPr-Bandwidth-Max-Down",
+                vendor::WISPR,
+                wispr::BANDWIDTH_MAX_DOWN,
+                AttributeType::Integer,
+            ),
+        ];
+        for (name, vendor, code, kind) in cases {
+            let def = dictionary.by_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(def.key, AttributeKey { vendor, code }, "{name}");
+            assert_eq!(def.kind, kind, "{name}");
+        }
+        let status = dictionary.by_name("Acct-Status-Type").unwrap();
+        assert_eq!(status.value_name(3), Some("Interim-Update"));
+        assert_eq!(status.value_of("accounting-on"), Some(7));
+        assert_eq!(dictionary.vendor_id("Mikrotik"), Some(vendor::MIKROTIK));
+    }
+}
