@@ -1,2 +1,10 @@
-//! Sitebox's site daemon as a library: config, store, job queue, events and the CLI glue that
-//! the `siteboxd` binary wires together.
+//! Sitebox's site daemon as a library: config, store, job queue, events, and the daemon and CLI
+//! glue that the `siteboxd` binary runs.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod events;
+pub mod queue;
+pub mod store;

@@ -1,2 +1,7 @@
 //! `siteboxd`: the Sitebox site daemon and its command line.
-fn main() {}
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    sitebox::cli::main()
+}

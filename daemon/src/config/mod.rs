@@ -1,0 +1,359 @@
+//! The daemon's TOML config: parsed, then validated whole before anything binds a socket.
+//!
+//! `config/dev.toml` is compiled in as the embedded defaults (what `siteboxd run` uses with no
+//! `--config`); `config/sitebox.example.toml` documents every key. A bad file is refused with
+//! every problem named by file, line and key (see [`ConfigError`]).
+
+mod duration;
+mod error;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use duration::{ConfigDuration, parse_duration};
+pub use error::{ConfigError, Problem};
+
+/// The embedded defaults: `config/dev.toml`.
+pub const DEV_CONFIG: &str = include_str!("../../../config/dev.toml");
+
+/// The name shown for the embedded defaults in errors.
+pub const DEV_CONFIG_NAME: &str = "<embedded config/dev.toml>";
+
+/// The whole daemon config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Who this box is in the cloud's eyes.
+    pub site: SiteConfig,
+    /// The SQLite database.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Process-wide settings.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    /// The durable job queue.
+    #[serde(default)]
+    pub queue: QueueConfig,
+}
+
+/// `[site]`: the tenant (ISP) and site this box serves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    /// The tenant (ISP) id in the cloud.
+    pub tenant: String,
+    /// The site id in the cloud, unique within the tenant.
+    pub site: String,
+    /// A human name for the site.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// `[store]`: where and how the database is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory for the database and its lock file.
+    pub data_dir: PathBuf,
+    /// Database file name inside `data_dir`.
+    pub file: String,
+    /// `full` (every commit survives a power cut) or `normal` (may lose the last commits).
+    pub synchronous: Synchronous,
+    /// Integrity check at start: `quick`, `full` or `off`.
+    pub integrity_check: IntegrityCheck,
+    /// Read-only connections for the web page, metrics and CLI reads.
+    pub readers: u32,
+    /// How long a connection waits for a lock held by another process (e.g. the CLI).
+    pub busy_timeout: ConfigDuration,
+    /// Most writes committed together in one transaction when they arrive in a burst.
+    pub group_commit_max: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("/var/lib/sitebox"),
+            file: "sitebox.db".into(),
+            synchronous: Synchronous::Full,
+            integrity_check: IntegrityCheck::Quick,
+            readers: 4,
+            busy_timeout: ConfigDuration::secs(5),
+            group_commit_max: 256,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The database file's path.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join(&self.file)
+    }
+}
+
+/// SQLite's `synchronous` pragma, in the two settings that make sense with WAL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: a committed payment survives a power cut.
+    Full,
+    /// fsync only at checkpoints: consistent, but the last commits may roll back on power loss.
+    Normal,
+}
+
+/// What to check of the database file at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrityCheck {
+    /// `PRAGMA quick_check`: page structure, no index content comparison.
+    Quick,
+    /// `PRAGMA integrity_check`: everything (slow on a large file on an SD card).
+    Full,
+    /// No check.
+    Off,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `info,sitebox::queue=debug`.
+    pub level: String,
+    /// `text` for people and journald, `json` for log shippers.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// How log lines are written to stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[daemon]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// How long running jobs may take to finish after SIGTERM before they are put back.
+    pub shutdown_grace: ConfigDuration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            shutdown_grace: ConfigDuration::secs(10),
+        }
+    }
+}
+
+/// The queues Sitebox's own code enqueues into.
+pub const QUEUE_NAMES: [&str; 5] = ["payments", "provisioning", "sync", "default", "maintenance"];
+
+/// `[queue]`: the durable job queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// How long a claimed job stays locked without a heartbeat before it is taken again.
+    pub lease: ConfigDuration,
+    /// First retry delay; each later attempt doubles it.
+    pub backoff_base: ConfigDuration,
+    /// Longest retry delay.
+    pub backoff_max: ConfigDuration,
+    /// How often leases are checked for dead holders.
+    pub rescue_every: ConfigDuration,
+    /// Completed jobs are kept this long (for the web page), then pruned.
+    pub completed_retention: ConfigDuration,
+    /// Failed jobs are kept this long, then pruned.
+    pub failed_retention: ConfigDuration,
+    /// How often pruning runs.
+    pub prune_every: ConfigDuration,
+    /// Per-queue settings; queues not named here use their defaults.
+    pub queues: BTreeMap<String, QueueSettings>,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            lease: ConfigDuration::secs(30),
+            backoff_base: ConfigDuration::secs(10),
+            backoff_max: ConfigDuration::secs(3600),
+            rescue_every: ConfigDuration::secs(15),
+            completed_retention: ConfigDuration::secs(86_400),
+            failed_retention: ConfigDuration::secs(30 * 86_400),
+            prune_every: ConfigDuration::secs(3600),
+            queues: BTreeMap::new(),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The settings of `queue`, from the file or the defaults.
+    pub fn settings(&self, queue: &str) -> QueueSettings {
+        self.queues
+            .get(queue)
+            .cloned()
+            .unwrap_or_else(|| QueueSettings::default_for(queue))
+    }
+}
+
+/// `[queue.queues.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// Jobs of this queue run at the same time at most.
+    pub concurrency: u32,
+}
+
+impl QueueSettings {
+    /// The built-in default for `queue`.
+    pub fn default_for(queue: &str) -> Self {
+        let concurrency = match queue {
+            "provisioning" => 4,
+            "payments" | "sync" | "default" => 2,
+            _ => 1,
+        };
+        Self { concurrency }
+    }
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let source =
+            std::fs::read_to_string(path).map_err(|err| ConfigError::unreadable(path, &err))?;
+        Self::parse(path, &source)
+    }
+
+    /// The embedded defaults (`config/dev.toml`).
+    pub fn dev() -> Result<Self, ConfigError> {
+        Self::parse(Path::new(DEV_CONFIG_NAME), DEV_CONFIG)
+    }
+
+    /// Parses and validates `source`, read from `file`.
+    pub fn parse(file: &Path, source: &str) -> Result<Self, ConfigError> {
+        let map = error::SourceMap::new(source);
+        let config: Config = toml::from_str(source).map_err(|err| ConfigError {
+            file: file.to_path_buf(),
+            problems: vec![map.problem_at(err.span(), err.message())],
+        })?;
+        let problems: Vec<Problem> = config
+            .validate()
+            .into_iter()
+            .map(|(key, message)| map.problem_for_key(&key, message))
+            .collect();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                file: file.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Every semantic problem, as (dotted key, message).
+    fn validate(&self) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, key: &str, message: &str| {
+            if !ok {
+                problems.push((key.to_string(), message.to_string()));
+            }
+        };
+        check(valid_id(&self.site.tenant), "site.tenant", ID_RULE);
+        check(valid_id(&self.site.site), "site.site", ID_RULE);
+        check(
+            !self.store.file.is_empty() && !self.store.file.contains('/'),
+            "store.file",
+            "must be a file name without `/` (the directory is store.data_dir)",
+        );
+        check(
+            !self.store.data_dir.as_os_str().is_empty(),
+            "store.data_dir",
+            "must not be empty",
+        );
+        check(
+            (1..=64).contains(&self.store.readers),
+            "store.readers",
+            "must be between 1 and 64",
+        );
+        check(
+            (1..=10_000).contains(&self.store.group_commit_max),
+            "store.group_commit_max",
+            "must be between 1 and 10000",
+        );
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
+            "log.level",
+            "is not a valid filter (e.g. `info` or `info,sitebox::queue=debug`)",
+        );
+        let queue = &self.queue;
+        check(
+            queue.lease.get().as_secs() >= 1,
+            "queue.lease",
+            "must be at least 1s",
+        );
+        check(
+            !queue.backoff_base.get().is_zero(),
+            "queue.backoff_base",
+            "must be more than 0",
+        );
+        check(
+            queue.backoff_max >= queue.backoff_base,
+            "queue.backoff_max",
+            "must not be shorter than queue.backoff_base",
+        );
+        check(
+            !queue.rescue_every.get().is_zero(),
+            "queue.rescue_every",
+            "must be more than 0",
+        );
+        check(
+            !queue.prune_every.get().is_zero(),
+            "queue.prune_every",
+            "must be more than 0",
+        );
+        for (name, settings) in &queue.queues {
+            if !QUEUE_NAMES.contains(&name.as_str()) {
+                problems.push((
+                    format!("queue.queues.{name}"),
+                    format!("unknown queue; the queues are {}", QUEUE_NAMES.join(", ")),
+                ));
+            } else if !(1..=256).contains(&settings.concurrency) {
+                problems.push((
+                    format!("queue.queues.{name}.concurrency"),
+                    "must be between 1 and 256".into(),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+const ID_RULE: &str =
+    "must be 1-64 characters of a-z, 0-9, `-` or `_` (it becomes an MQTT topic segment)";
+
+fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+use std::path::Path;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../config/sitebox.example.toml");
+
+fn problems(source: &str) -> Vec<Problem> {
+    match Config::parse(Path::new("/etc/sitebox/sitebox.toml"), source) {
+        Ok(config) => panic!("accepted a bad config: {config:?}"),
+        Err(err) => {
+            assert_eq!(err.file, Path::new("/etc/sitebox/sitebox.toml"));
+            err.problems
+        }
+    }
+}
+
+#[test]
+fn the_example_and_the_embedded_defaults_are_valid() {
+    let example = Config::parse(Path::new("example"), EXAMPLE).expect("example config");
+    assert_eq!(example.site.site, "kibera-01");
+    assert_eq!(example.store.synchronous, Synchronous::Full);
+    assert_eq!(example.queue.settings("provisioning").concurrency, 4);
+    let dev = Config::dev().expect("dev config");
+    assert_eq!(
+        dev.store.database_path(),
+        Path::new("target/sitebox-dev/sitebox.db")
+    );
+}
+
+#[test]
+fn the_example_documents_every_default() {
+    // Keys left out of a file take the same values the example shows.
+    let minimal = Config::parse(
+        Path::new("minimal"),
+        "[site]\ntenant = \"acme-isp\"\nsite = \"kibera-01\"\nname = \"Kibera market\"\n",
+    )
+    .expect("minimal config");
+    let example = Config::parse(Path::new("example"), EXAMPLE).expect("example config");
+    assert_eq!(
+        format!("{:?}", minimal.store),
+        format!("{:?}", example.store)
+    );
+    assert_eq!(format!("{:?}", minimal.log), format!("{:?}", example.log));
+    assert_eq!(
+        format!("{:?}", minimal.daemon),
+        format!("{:?}", example.daemon)
+    );
+    let mut example_queue = example.queue.clone();
+    example_queue.queues.clear();
+    assert_eq!(format!("{:?}", minimal.queue), format!("{example_queue:?}"));
+    for queue in QUEUE_NAMES {
+        assert_eq!(
+            minimal.queue.settings(queue).concurrency,
+            example.queue.settings(queue).concurrency,
+            "{queue}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_type_names_line_and_key() {
+    let found = problems("[site]\ntenant = \"a\"\nsite = \"b\"\n\n[store]\nreaders = \"four\"\n");
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].line, found[0].key.as_str()), (6, "store.readers"));
+    assert!(
+        found[0].message.contains("\"four\", expected u32"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn an_unknown_key_names_line_and_key() {
+    let found = problems("[site]\ntenant = \"a\"\nsite = \"b\"\n[queue]\nleese = \"30s\"\n");
+    assert_eq!(found[0].line, 5);
+    assert!(found[0].key.starts_with("queue"), "{:?}", found[0]);
+    assert!(found[0].message.contains("leese"), "{}", found[0].message);
+}
+
+#[test]
+fn a_bad_duration_names_line_and_key() {
+    let found = problems(
+        "[site]\ntenant = \"a\"\nsite = \"b\"\n[daemon]\nshutdown_grace = \"10 seconds\"\n",
+    );
+    assert_eq!(
+        (found[0].line, found[0].key.as_str()),
+        (5, "daemon.shutdown_grace")
+    );
+    assert!(
+        found[0].message.contains("10 seconds"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn a_missing_required_key_is_named() {
+    let found = problems("[site]\ntenant = \"a\"\n");
+    assert!(found[0].message.contains("site"), "{:?}", found[0]);
+}
+
+#[test]
+fn a_syntax_error_names_the_line() {
+    let found = problems("[site]\ntenant = \"a\"\nsite = \"b\n");
+    assert_eq!(found[0].line, 3, "{:?}", found[0]);
+}
+
+#[test]
+fn validation_reports_every_problem_with_its_line() {
+    let source = "[site]\ntenant = \"Acme ISP\"\nsite = \"s/1\"\n\n[store]\nreaders = 0\n\n\
+                  [queue]\nbackoff_base = \"1m\"\nbackoff_max = \"10s\"\n\n\
+                  [queue.queues.paymints]\nconcurrency = 1\n\n[queue.queues.sync]\nconcurrency = 0\n";
+    let found: Vec<(usize, String)> = problems(source)
+        .into_iter()
+        .map(|p| (p.line, p.key))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (2, "site.tenant".to_string()),
+            (3, "site.site".to_string()),
+            (6, "store.readers".to_string()),
+            (10, "queue.backoff_max".to_string()),
+            (12, "queue.queues.paymints".to_string()),
+            (16, "queue.queues.sync.concurrency".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn the_error_text_reads_file_line_key_message() {
+    let err = Config::parse(
+        Path::new("/etc/sitebox/sitebox.toml"),
+        "[site]\ntenant = \"a\"\nsite = \"\"\n",
+    )
+    .expect_err("empty site id");
+    assert_eq!(
+        err.to_string(),
+        format!("/etc/sitebox/sitebox.toml:3:8: key `site.site`: {ID_RULE}")
+    );
+}

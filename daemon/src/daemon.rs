@@ -1,0 +1,73 @@
+//! The daemon's life: validated config in, then open the store, start every task, wait for
+//! SIGTERM/SIGINT, drain within the grace period, exit.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::queue::{self, Handlers, QueueRunner, RunnerSettings};
+use crate::store::{Opener, Store};
+
+/// Runs the daemon until a shutdown signal. `config` has been validated whole already.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let clock: SharedClock = Arc::new(SystemClock);
+
+    let store_config = config.store.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_config, Opener::Daemon))
+        .await
+        .context("opening the store")?
+        .with_context(|| format!("opening {}", config.store.database_path().display()))?;
+    tracing::info!(
+        database = %store.path().display(),
+        tenant = %config.site.tenant,
+        site = %config.site.site,
+        "store open"
+    );
+
+    let mut handlers = Handlers::new();
+    let periodic = queue::maintenance::register(&mut handlers, &store, &clock, &config.queue);
+    let settings = RunnerSettings::from_config(&config.queue, config.daemon.shutdown_grace.get());
+    let runner =
+        QueueRunner::new(store.clone(), clock.clone(), handlers, settings).with_periodic(periodic);
+    let rescued = runner
+        .rescue_at_start()
+        .await
+        .context("rescuing jobs held at the last stop")?;
+    if rescued.requeued > 0 {
+        tracing::info!(
+            requeued = rescued.requeued,
+            "jobs interrupted at the last stop will run again"
+        );
+    }
+    tasks.spawn(runner.run(shutdown.clone()));
+    tasks.close();
+
+    tracing::info!("siteboxd running");
+    wait_for_signal().await?;
+    tracing::info!(grace = ?config.daemon.shutdown_grace.get(), "shutting down");
+    shutdown.cancel();
+    // The runner bounds its own drain by the grace period; this is the backstop.
+    let backstop = config.daemon.shutdown_grace.get() + std::time::Duration::from_secs(5);
+    if tokio::time::timeout(backstop, tasks.wait()).await.is_err() {
+        tracing::error!("tasks did not stop in time; exiting anyway (leases make this safe)");
+    }
+    tracing::info!("siteboxd stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+    }
+    Ok(())
+}

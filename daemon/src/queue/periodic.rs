@@ -1,0 +1,80 @@
+//! Periodic jobs (expiry sweep, router health, pruning): enqueued when due, with the next due
+//! time kept in the database so that a restart neither skips nor doubles a run.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::JobSpec;
+use crate::clock::{SharedClock, Timestamp};
+use crate::store::{Store, StoreError, periodic};
+
+/// A job enqueued every `every`.
+#[derive(Debug, Clone)]
+pub struct PeriodicJob {
+    /// A stable name (the key of its schedule).
+    pub name: String,
+    /// How often.
+    pub every: Duration,
+    /// The job to enqueue; it is made unique per name, so a run still waiting is not doubled.
+    pub spec: JobSpec,
+}
+
+impl PeriodicJob {
+    /// `spec` every `every`, under `name`.
+    pub fn new(name: impl Into<String>, every: Duration, spec: JobSpec) -> Self {
+        let name = name.into();
+        let spec = spec.unique(format!("periodic:{name}"));
+        Self { name, every, spec }
+    }
+}
+
+/// Enqueues every job that is due at `now`; returns when the next one falls due.
+pub(crate) async fn enqueue_due(
+    store: &Store,
+    jobs: &[PeriodicJob],
+    now: Timestamp,
+) -> Result<Timestamp, StoreError> {
+    let jobs = jobs.to_vec();
+    store
+        .write(move |tx| {
+            let mut next = Timestamp::from_millis(i64::MAX);
+            for job in &jobs {
+                let due = periodic::next_at(tx, &job.name)?.is_none_or(|at| at <= now);
+                let at = if due {
+                    tx.enqueue(&job.spec, now)?;
+                    let at = now.after(job.every);
+                    periodic::set_next_at(tx, &job.name, at)?;
+                    at
+                } else {
+                    periodic::next_at(tx, &job.name)?.unwrap_or(now)
+                };
+                next = next.min(at);
+            }
+            Ok(next)
+        })
+        .await
+}
+
+/// Runs until `shutdown`: enqueues due periodic jobs and sleeps until the next is due.
+pub(crate) async fn schedule(
+    store: &Store,
+    clock: &SharedClock,
+    jobs: Vec<PeriodicJob>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let now = clock.now();
+        let wait = match enqueue_due(store, &jobs, now).await {
+            Ok(next) => next.since(now).max(Duration::from_millis(10)),
+            Err(err) => {
+                tracing::error!(error = %err, "could not enqueue periodic jobs");
+                Duration::from_secs(5)
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Numbered schema migrations, embedded in the binary and applied in order at start-up.
+//!
+//! The applied version is SQLite's `user_version`. Each migration runs in its own transaction
+//! with the version bump, so a crash mid-migration leaves the previous version intact.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// (version, name, SQL). Versions start at 1 and have no gaps. Never edit a released one: add
+/// the next.
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "job queue", include_str!("migrations/0001_queue.sql")),
+    (
+        2,
+        "outbox and audit log",
+        include_str!("migrations/0002_outbox.sql"),
+    ),
+];
+
+/// The schema version this build writes.
+pub const LATEST_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database to [`LATEST_VERSION`]; refuses a file from a newer build.
+pub(crate) fn apply(conn: &Connection) -> Result<u32, StoreError> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > LATEST_VERSION {
+        return Err(StoreError::TooNew {
+            found: current,
+            known: LATEST_VERSION,
+        });
+    }
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let applied = conn
+            .execute_batch(sql)
+            .and_then(|()| conn.execute_batch(&format!("PRAGMA user_version = {version}")));
+        match applied {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(err) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(err.into());
+            }
+        }
+        tracing::info!(version, name, "applied migration");
+    }
+    Ok(LATEST_VERSION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_numbered_from_one_without_gaps() {
+        for (index, (version, _, _)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*version as usize, index + 1);
+        }
+    }
+
+    #[test]
+    fn applying_twice_changes_nothing_and_a_newer_file_is_refused() {
+        let conn = Connection::open_in_memory().expect("memory db");
+        assert_eq!(apply(&conn).expect("first"), LATEST_VERSION);
+        assert_eq!(apply(&conn).expect("second"), LATEST_VERSION);
+        conn.execute_batch(&format!("PRAGMA user_version = {}", LATEST_VERSION + 1))
+            .expect("bump");
+        assert!(matches!(apply(&conn), Err(StoreError::TooNew { .. })));
+    }
+}

@@ -1,0 +1,280 @@
+//! The SQLite store: one file in WAL mode, one writer thread, a few read-only connections.
+//!
+//! Architecture Invariant: only this module speaks SQL. Everything that changes state does so in
+//! one write transaction with the domain rows, the jobs it causes, its outbox event and its audit
+//! row; nothing is announced that did not commit.
+
+mod error;
+pub mod jobs;
+mod migrations;
+pub mod outbox;
+pub mod periodic;
+mod readers;
+mod tx;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::StoreError;
+pub use migrations::LATEST_VERSION;
+pub use tx::Tx;
+
+use crate::config::{IntegrityCheck, StoreConfig, Synchronous};
+use crate::events::EventBus;
+use crate::queue::Wakeups;
+use readers::ReaderPool;
+use writer::{Hooks, Pending, WriteJob};
+
+/// How many writes may wait for the writer thread before callers wait to enqueue theirs.
+const WRITE_QUEUE: usize = 4096;
+
+/// Who opens the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opener {
+    /// The daemon: takes the lock file so that only one daemon runs on a database.
+    Daemon,
+    /// A CLI command run beside a daemon (or alone): no lock file.
+    Tool,
+}
+
+/// A handle on the open database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    writes: mpsc::Sender<WriteJob>,
+    readers: Arc<ReaderPool>,
+    path: PathBuf,
+    bus: EventBus,
+    wakeups: Wakeups,
+    // Held for the process's life: dropping it releases the daemon lock.
+    _lock: Option<File>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database, checks it, applies migrations and starts the
+    /// writer thread.
+    pub fn open(config: &StoreConfig, opener: Opener) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::Io {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let path = config.database_path();
+        let lock = match opener {
+            Opener::Daemon => Some(take_lock(&path)?),
+            Opener::Tool => None,
+        };
+        let conn = open_writer(&path, config)?;
+        check_integrity(&conn, &path, config.integrity_check)?;
+        migrations::apply(&conn)?;
+        let readers = Arc::new(ReaderPool::open(&path, config)?);
+
+        let bus = EventBus::new();
+        let wakeups = Wakeups::default();
+        let (writes, jobs) = mpsc::channel(WRITE_QUEUE);
+        let hooks = Hooks {
+            bus: bus.clone(),
+            wakeups: wakeups.clone(),
+        };
+        let group_max = usize::try_from(config.group_commit_max).unwrap_or(1).max(1);
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer::run(conn, jobs, group_max, hooks))
+            .map_err(|source| StoreError::Io {
+                path: "store-writer thread".into(),
+                source,
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writes,
+                readers,
+                path,
+                bus,
+                wakeups,
+                _lock: lock,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The in-process event bus: committed events are published here.
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    /// The queue wake-ups: committed enqueues wake their queue's workers through these.
+    pub fn wakeups(&self) -> &Wakeups {
+        &self.inner.wakeups
+    }
+
+    /// Runs `work` in a write transaction on the writer thread; resolves after the commit.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(Pending { work, reply });
+        if self.inner.writes.send(job).await.is_err() {
+            return Err(E::from(StoreError::Closed));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
+    }
+
+    /// [`Store::write`] for code that is not async (the CLI). Must not be called on a runtime
+    /// worker thread.
+    pub fn write_blocking<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: WriteJob = Box::new(Pending { work, reply });
+        if self.inner.writes.blocking_send(job).is_err() {
+            return Err(E::from(StoreError::Closed));
+        }
+        answer
+            .blocking_recv()
+            .unwrap_or_else(|_| Err(E::from(StoreError::Closed)))
+    }
+
+    /// Runs `work` on a read-only connection on a blocking thread.
+    pub async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.inner.readers.clone().read(work).await
+    }
+
+    /// [`Store::read`] for code that is not async.
+    pub fn read_blocking<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        self.inner.readers.read_blocking(work)
+    }
+
+    /// Runs `PRAGMA integrity_check` on a read connection and returns SQLite's answer lines
+    /// (`["ok"]` when the file is sound).
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.read_blocking(|conn| {
+            let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+}
+
+fn take_lock(db: &Path) -> Result<File, StoreError> {
+    let lock_path = db.with_extension("lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| StoreError::Io {
+            path: lock_path.display().to_string(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(db.display().to_string())),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
+            path: lock_path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+fn open_writer(path: &Path, config: &StoreConfig) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // busy_timeout first: every later pragma may need a lock another process holds.
+    conn.busy_timeout(config.busy_timeout.get())?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Decode(format!(
+            "{}: journal_mode is {mode}, WAL is required",
+            path.display()
+        )));
+    }
+    let synchronous = match config.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous};
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+fn check_integrity(
+    conn: &Connection,
+    path: &Path,
+    check: IntegrityCheck,
+) -> Result<(), StoreError> {
+    let pragma = match check {
+        IntegrityCheck::Off => return Ok(()),
+        IntegrityCheck::Quick => "PRAGMA quick_check",
+        IntegrityCheck::Full => "PRAGMA integrity_check",
+    };
+    let mut stmt = conn.prepare(pragma)?;
+    let lines = stmt
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if lines.len() == 1 && lines[0] == "ok" {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt {
+            path: path.display().to_string(),
+            detail: lines.join("; "),
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A store in a temp dir, for unit tests.
+    use super::*;
+
+    /// A fresh store and the temp dir that holds it (keep it alive).
+    pub(crate) fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StoreConfig {
+            data_dir: dir.path().to_path_buf(),
+            synchronous: Synchronous::Normal,
+            ..StoreConfig::default()
+        };
+        let store = Store::open(&config, Opener::Daemon).expect("open store");
+        (store, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests;

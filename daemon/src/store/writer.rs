@@ -1,0 +1,140 @@
+//! The one writer: a dedicated thread that owns the read-write connection and runs every write
+//! in `BEGIN IMMEDIATE`.
+//!
+//! Writes that arrive in a burst are committed together (group commit): each runs inside its
+//! own SAVEPOINT, so one that fails is rolled back alone, and one COMMIT (one fsync under
+//! `synchronous=FULL`) makes the whole group durable. A caller's future resolves only after the
+//! COMMIT that holds its write, and only then are its events and queue wake-ups published.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::StoreError;
+use super::tx::{Effects, Tx};
+use crate::events::EventBus;
+use crate::queue::Wakeups;
+
+/// A write waiting for the writer thread.
+pub(crate) type WriteJob = Box<dyn Work>;
+
+/// A write: run it in a transaction, or tell its caller it could not run.
+pub(crate) trait Work: Send {
+    fn run(self: Box<Self>, tx: &mut Tx<'_>) -> Box<dyn Finish>;
+    fn abort(self: Box<Self>, err: StoreError);
+}
+
+/// The outcome of a write, delivered once its transaction's fate is known.
+pub(crate) trait Finish: Send {
+    fn succeeded(&self) -> bool;
+    fn finish(self: Box<Self>, commit: Option<&str>);
+}
+
+pub(crate) struct Pending<F, T, E> {
+    pub(crate) work: F,
+    pub(crate) reply: oneshot::Sender<Result<T, E>>,
+}
+
+struct Done<T, E> {
+    result: Result<T, E>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Work for Pending<F, T, E>
+where
+    F: FnOnce(&mut Tx<'_>) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &mut Tx<'_>) -> Box<dyn Finish> {
+        let Pending { work, reply } = *self;
+        let result = catch_unwind(AssertUnwindSafe(|| work(tx)))
+            .unwrap_or_else(|_| Err(E::from(StoreError::Panicked)));
+        Box::new(Done { result, reply })
+    }
+
+    fn abort(self: Box<Self>, err: StoreError) {
+        let _ = self.reply.send(Err(E::from(err)));
+    }
+}
+
+impl<T: Send, E: From<StoreError> + Send> Finish for Done<T, E> {
+    fn succeeded(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    fn finish(self: Box<Self>, commit: Option<&str>) {
+        let result = match (commit, self.result) {
+            (Some(err), Ok(_)) => Err(E::from(StoreError::Commit(err.to_string()))),
+            (_, result) => result,
+        };
+        // The caller may have given up waiting; the write stands either way.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// What the writer thread publishes after each commit.
+pub(crate) struct Hooks {
+    pub(crate) bus: EventBus,
+    pub(crate) wakeups: Wakeups,
+}
+
+/// The writer thread's loop: runs until every sender is gone.
+pub(crate) fn run(
+    conn: Connection,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    group_max: usize,
+    hooks: Hooks,
+) {
+    let mut batch: Vec<WriteJob> = Vec::with_capacity(group_max);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < group_max {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&conn, &mut batch, &hooks);
+    }
+    tracing::debug!("store writer stopped");
+}
+
+fn commit_group(conn: &Connection, batch: &mut Vec<WriteJob>, hooks: &Hooks) {
+    if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::warn!(error = %err, writes = batch.len(), "could not begin a write transaction");
+        let message = err.to_string();
+        for job in batch.drain(..) {
+            job.abort(StoreError::Begin(message.clone()));
+        }
+        return;
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        let mut effects = Effects::default();
+        if let Err(err) = conn.execute_batch("SAVEPOINT write") {
+            job.abort(StoreError::Sqlite(err));
+            continue;
+        }
+        let finish = job.run(&mut Tx::new(conn, &mut effects));
+        let kept = finish.succeeded() && conn.execute_batch("RELEASE write").is_ok();
+        if !kept {
+            // Undo this write alone; the others in the group stand.
+            let _ = conn.execute_batch("ROLLBACK TO write; RELEASE write");
+            effects = Effects::default();
+        }
+        done.push((finish, effects));
+    }
+    let commit = conn.execute_batch("COMMIT").err().map(|err| {
+        tracing::error!(error = %err, "commit failed");
+        let _ = conn.execute_batch("ROLLBACK");
+        err.to_string()
+    });
+    for (finish, effects) in done {
+        if commit.is_none() && finish.succeeded() {
+            effects.publish(&hooks.bus, &hooks.wakeups);
+        }
+        finish.finish(commit.as_deref());
+    }
+}
