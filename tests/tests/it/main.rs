@@ -1,1 +1,2 @@
 //! All end-to-end tests in one binary (shared helpers live in the `sitebox-tests` library).
+mod queue_crash;
