@@ -1,0 +1,169 @@
+//! The policy the daemon implements: it looks users up and decides; this crate verifies the
+//! credentials itself, so a policy can never accept a wrong password by mistake.
+//!
+//! Order for an Access-Request: [`Policy::credential`] → the server verifies the proof →
+//! [`Policy::authorize`] with the [`Verification`]. An `Accept` for anything but
+//! [`Verification::Verified`] is turned into a reject by the server.
+
+use std::future::Future;
+
+use crate::accounting::AccountingRecord;
+use crate::reply::AcceptAttributes;
+use crate::request::AccessRequest;
+use crate::secret::Secret;
+
+/// Answers the server's questions. Implementations run their store work off the async workers
+/// (the daemon's SQLite thread) and must be idempotent for accounting: a NAS resends a record
+/// (with a new Acct-Delay-Time) when the response is lost.
+pub trait Policy: Send + Sync + 'static {
+    /// What the user's secret is.
+    fn credential(
+        &self,
+        request: &AccessRequest,
+    ) -> impl Future<Output = Result<Credential, PolicyError>> + Send;
+
+    /// Accept or reject, given the outcome of verification.
+    fn authorize(
+        &self,
+        request: &AccessRequest,
+        verification: Verification,
+    ) -> impl Future<Output = Result<Decision, PolicyError>> + Send;
+
+    /// Stores an accounting record durably. The Accounting-Response is sent only after `Ok`;
+    /// on `Err` nothing is sent and the NAS will retry.
+    fn account(
+        &self,
+        record: &AccountingRecord,
+    ) -> impl Future<Output = Result<(), PolicyError>> + Send;
+}
+
+/// The user's secret, as the store has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The cleartext password: verifies PAP, CHAP, MS-CHAPv1 and MS-CHAPv2.
+    Password(Secret),
+    /// The NT hash (MD4 of the UTF-16LE password): verifies MS-CHAPv1/v2 and PAP (by hashing the
+    /// PAP password), not CHAP.
+    NtHash(NtHash),
+    /// A MAC-auth login: verified when User-Name and Calling-Station-Id are the same MAC.
+    MacAuth,
+    /// No such user.
+    UnknownUser,
+}
+
+/// An NT password hash. `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NtHash(pub [u8; 16]);
+
+impl std::fmt::Debug for NtHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NtHash(<redacted>)")
+    }
+}
+
+/// The outcome of checking the request's proof against the [`Credential`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verification {
+    /// The proof matches.
+    Verified,
+    /// The policy does not know the user.
+    UnknownUser,
+    /// The proof does not match (wrong password).
+    WrongPassword,
+    /// A MAC-auth user whose User-Name is not the Calling-Station-Id MAC.
+    MacMismatch,
+    /// The request carries no usable proof (no password attribute, or a malformed one).
+    NoProof,
+    /// The stored credential cannot check this method (CHAP against an NT hash).
+    MethodUnavailable,
+}
+
+/// The policy's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Access-Accept with these attributes.
+    Accept(AcceptAttributes),
+    /// Access-Reject.
+    Reject(Rejection),
+}
+
+/// Why a user is refused: a machine reason (counted) and a human message (Reply-Message, shown
+/// on the hotspot login page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// The machine reason.
+    pub reason: RejectReason,
+    /// Sent as Reply-Message; empty sends none.
+    pub message: String,
+}
+
+/// Machine reasons for a reject, used as counter labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    UnknownUser,
+    BadCredentials,
+    MacMismatch,
+    MethodNotAllowed,
+    NoActiveSubscription,
+    Expired,
+    TimeExhausted,
+    DataExhausted,
+    SimultaneousUse,
+    Suspended,
+    Other,
+}
+
+impl RejectReason {
+    /// A stable snake_case label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownUser => "unknown_user",
+            Self::BadCredentials => "bad_credentials",
+            Self::MacMismatch => "mac_mismatch",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::NoActiveSubscription => "no_active_subscription",
+            Self::Expired => "expired",
+            Self::TimeExhausted => "time_exhausted",
+            Self::DataExhausted => "data_exhausted",
+            Self::SimultaneousUse => "simultaneous_use",
+            Self::Suspended => "suspended",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl Rejection {
+    /// A rejection with a message.
+    pub fn new(reason: RejectReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The rejection the server substitutes when a policy accepts an unverified request.
+    pub(crate) fn for_verification(verification: Verification) -> Self {
+        let reason = match verification {
+            Verification::UnknownUser => RejectReason::UnknownUser,
+            Verification::MacMismatch => RejectReason::MacMismatch,
+            Verification::MethodUnavailable => RejectReason::MethodNotAllowed,
+            Verification::Verified | Verification::WrongPassword | Verification::NoProof => {
+                RejectReason::BadCredentials
+            }
+        };
+        Self::new(reason, "Invalid username or password")
+    }
+}
+
+/// A failure in the policy (store unavailable, timeout). The request is dropped without a reply
+/// and the NAS retries.
+#[derive(Debug, thiserror::Error)]
+#[error("policy failed: {0}")]
+pub struct PolicyError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl PolicyError {
+    /// Wraps any error.
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self(error.into())
+    }
+}

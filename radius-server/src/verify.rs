@@ -1,0 +1,108 @@
+//! Checks the proof in an Access-Request against the policy's credential. Pure: the server calls
+//! it between the policy's two answers.
+
+use crate::auth::mschap::{self, MsChapV2Success};
+use crate::auth::{chap, pap};
+use crate::mac::MacAddress;
+use crate::policy::{Credential, NtHash, Verification};
+use crate::request::{AccessRequest, Proof};
+use crate::secret::Secret;
+
+/// The verification outcome, and for a good MS-CHAPv2 login what the Access-Accept must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    pub verification: Verification,
+    pub mschap_v2: Option<MsChapV2Success>,
+}
+
+pub(crate) fn verify(
+    request: &AccessRequest,
+    proof: &Proof,
+    credential: &Credential,
+    secret: &Secret,
+    authenticator: &[u8; 16],
+) -> Verified {
+    let plain = |verification| Verified {
+        verification,
+        mschap_v2: None,
+    };
+    let check = |ok: bool| {
+        plain(if ok {
+            Verification::Verified
+        } else {
+            Verification::WrongPassword
+        })
+    };
+    match credential {
+        Credential::UnknownUser => plain(Verification::UnknownUser),
+        Credential::MacAuth => {
+            let user: Option<MacAddress> = request.user_name.parse().ok();
+            plain(match (user, request.mac) {
+                (Some(user), Some(mac)) if user == mac => Verification::Verified,
+                _ => Verification::MacMismatch,
+            })
+        }
+        Credential::Password(password) => match proof {
+            Proof::Pap { hidden } => check(pap::verify(
+                hidden,
+                authenticator,
+                secret,
+                password.expose(),
+            )),
+            Proof::Chap {
+                password: response,
+                challenge,
+            } => check(chap::verify(response, challenge, password.expose())),
+            Proof::MsChapV1 { .. } | Proof::MsChapV2(_) => {
+                let Ok(text) = std::str::from_utf8(password.expose()) else {
+                    return plain(Verification::MethodUnavailable);
+                };
+                verify_mschap(request, proof, &NtHash(mschap::nt_password_hash(text)))
+            }
+            Proof::Malformed | Proof::None => plain(Verification::NoProof),
+        },
+        Credential::NtHash(hash) => match proof {
+            Proof::Pap { hidden } => {
+                let ok = pap::decrypt(hidden, authenticator, secret)
+                    .and_then(|p| String::from_utf8(p.expose().to_vec()).ok())
+                    .is_some_and(|p| {
+                        crate::crypto::constant_time_eq(&mschap::nt_password_hash(&p), &hash.0)
+                    });
+                check(ok)
+            }
+            Proof::Chap { .. } => plain(Verification::MethodUnavailable),
+            Proof::MsChapV1 { .. } | Proof::MsChapV2(_) => verify_mschap(request, proof, hash),
+            Proof::Malformed | Proof::None => plain(Verification::NoProof),
+        },
+    }
+}
+
+fn verify_mschap(request: &AccessRequest, proof: &Proof, hash: &NtHash) -> Verified {
+    match proof {
+        Proof::MsChapV2(response) => match response.verify(&request.user_name, &hash.0) {
+            Some(success) => Verified {
+                verification: Verification::Verified,
+                mschap_v2: Some(success),
+            },
+            None => Verified {
+                verification: Verification::WrongPassword,
+                mschap_v2: None,
+            },
+        },
+        Proof::MsChapV1 {
+            challenge,
+            response,
+        } => Verified {
+            verification: if mschap::verify_v1(challenge, response, &hash.0) {
+                Verification::Verified
+            } else {
+                Verification::WrongPassword
+            },
+            mschap_v2: None,
+        },
+        _ => Verified {
+            verification: Verification::NoProof,
+            mschap_v2: None,
+        },
+    }
+}
