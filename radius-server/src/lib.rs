@@ -15,6 +15,7 @@ pub mod code;
 pub mod counters;
 pub mod crypto;
 pub mod dictionary;
+pub mod disconnect;
 pub mod mac;
 pub mod packet;
 pub mod policy;
