@@ -7,4 +7,7 @@
 //! - [`ops`]: typed, idempotent operations on the menus Sitebox provisions.
 //! - [`sim`]: a RouterOS simulator with fault injection, the test oracle for all of the above.
 
+pub mod client;
 pub mod codec;
+pub mod ops;
+pub mod sim;

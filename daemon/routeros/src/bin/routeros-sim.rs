@@ -1,1 +1,82 @@
-fn main() {}
+//! `routeros-sim`: the RouterOS simulator on a socket, for trying clients by hand.
+//!
+//! `routeros-sim --listen 127.0.0.1:8728 --version 6.42 --user admin:secret [--tls-listen 127.0.0.1:8729]`
+
+use anyhow::Context;
+use clap::Parser;
+use sitebox_routeros::sim::{RouterOsVersion, SimConfig, SimTls, Simulator};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A simulated MikroTik router speaking the RouterOS API.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address for the plain API.
+    #[arg(long, default_value = "127.0.0.1:8728")]
+    listen: String,
+    /// Address for API-SSL with a fresh self-signed certificate (its fingerprint is logged).
+    #[arg(long)]
+    tls_listen: Option<String>,
+    /// RouterOS version to play: before 6.43 the MD5 challenge login, from 7.18 `!empty`.
+    #[arg(long, default_value = "7.18")]
+    version: RouterOsVersion,
+    /// API user as NAME:PASSWORD (repeatable).
+    #[arg(long = "user", default_value = "admin:admin")]
+    users: Vec<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let users = args
+        .users
+        .iter()
+        .map(|u| {
+            u.split_once(':')
+                .map(|(n, p)| (n.to_owned(), p.to_owned()))
+                .with_context(|| format!("--user {u:?} is not NAME:PASSWORD"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sim = Simulator::new(SimConfig {
+        version: args.version,
+        users,
+        ..SimConfig::default()
+    });
+    let shutdown = CancellationToken::new();
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %args.listen, version = %args.version, "RouterOS simulator serving");
+    let mut tasks = Vec::new();
+    if let Some(address) = &args.tls_listen {
+        let tls = SimTls::generate().context("making the self-signed certificate")?;
+        let tls_listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {address}"))?;
+        tracing::info!(listen = %address, fingerprint = %tls.fingerprint(), "API-SSL serving");
+        let (sim, shutdown) = (sim.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            sim.serve_tls(tls_listener, tls, shutdown).await
+        }));
+    }
+    {
+        let (sim, shutdown) = (sim.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(
+            async move { sim.serve(listener, shutdown).await },
+        ));
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    shutdown.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}
