@@ -1,2 +1,3 @@
 //! All end-to-end tests in one binary (shared helpers live in the `sitebox-tests` library).
 mod queue_crash;
+mod routeros;

@@ -23,10 +23,11 @@ use std::time::Duration;
 use socket2::SockRef;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use tls::{SimTls, SimTlsError};
+/// The shutdown signal [`Simulator::serve`] takes, re-exported for callers without tokio-util.
+pub use tokio_util::sync::CancellationToken;
 pub use version::RouterOsVersion;
 
 use faults::Faults;

@@ -163,9 +163,9 @@ impl RouterState {
         }
         let id = match spec.shape {
             Shape::Table { .. } => {
-                let id = table.next_id;
+                // Ids count from *1 in each menu, as on a router.
                 table.next_id += 1;
-                Some(id)
+                Some(table.next_id)
             }
             Shape::Singleton { .. } => None,
         };
