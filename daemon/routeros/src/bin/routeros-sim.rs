@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A simulated MikroTik router speaking the RouterOS API.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(disable_version_flag = true)]
 struct Args {
     /// Address for the plain API.
     #[arg(long, default_value = "127.0.0.1:8728")]
@@ -79,4 +79,14 @@ async fn main() -> anyhow::Result<()> {
         let _ = task.await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn arguments_are_consistent() {
+        super::Args::command().debug_assert();
+    }
 }
