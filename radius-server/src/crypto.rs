@@ -7,6 +7,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 
 use crate::attribute::Attribute;
+use crate::code::Code;
 use crate::dictionary::attr;
 use crate::packet::{EncodeError, HEADER_LEN, Packet};
 use crate::secret::Secret;
@@ -54,19 +55,35 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Encodes a reply to a request whose Request Authenticator is `request_authenticator`:
-/// Message-Authenticator first (HMAC with the Request Authenticator in the header), then the
-/// Response Authenticator MD5(Code+Identifier+Length+RequestAuth+Attributes+Secret).
+/// Encodes a reply to `request`: Message-Authenticator first, then the Response Authenticator
+/// MD5(Code+Identifier+Length+RequestAuth+Attributes+Secret).
+///
+/// The Message-Authenticator HMAC is taken with the Request Authenticator in the header, except
+/// for an Accounting-Response to an Accounting-Request, where it is taken with 16 zero octets as
+/// FreeRADIUS and pyrad compute it (the request's own authenticator is itself a hash).
 pub fn sign_reply(
     reply: &Packet,
-    request_authenticator: &[u8; 16],
+    request: &Packet,
     secret: &Secret,
 ) -> Result<Vec<u8>, EncodeError> {
-    let mut bytes = encode_with_blank_message_authenticator(reply, *request_authenticator)?;
+    let mut bytes = encode_with_blank_message_authenticator(
+        reply,
+        reply_hmac_header(reply.code, request.code, &request.authenticator),
+    )?;
     fill_message_authenticator(&mut bytes, secret);
+    bytes[4..HEADER_LEN].copy_from_slice(&request.authenticator);
     let response = md5(&[&bytes, secret.expose()]);
     bytes[4..HEADER_LEN].copy_from_slice(&response);
     Ok(bytes)
+}
+
+/// The authenticator field used when computing a reply's Message-Authenticator.
+fn reply_hmac_header(reply: Code, request: Code, request_authenticator: &[u8; 16]) -> [u8; 16] {
+    if reply == Code::AccountingResponse && request != Code::StatusServer {
+        [0; 16]
+    } else {
+        *request_authenticator
+    }
 }
 
 /// Encodes a request we originate (Disconnect-Request, CoA-Request, Accounting-Request):
@@ -114,10 +131,11 @@ pub fn verify_request(
     check_message_authenticator(bytes, header, secret)
 }
 
-/// Checks a reply to a request we sent with `request_authenticator`: the Response Authenticator,
-/// and the Message-Authenticator if present.
+/// Checks a reply to a request we sent (code `request_code`, authenticator
+/// `request_authenticator`): the Response Authenticator, and the Message-Authenticator if present.
 pub fn verify_reply(
     bytes: &[u8],
+    request_code: Code,
     request_authenticator: &[u8; 16],
     secret: &Secret,
 ) -> Result<MessageAuthenticator, AuthError> {
@@ -131,7 +149,9 @@ pub fn verify_reply(
     if !constant_time_eq(&expected, &bytes[4..HEADER_LEN]) {
         return Err(AuthError::BadAuthenticator);
     }
-    check_message_authenticator(bytes, *request_authenticator, secret)
+    let reply_code = Code::from_u8(bytes[0]).ok_or(AuthError::BadAuthenticator)?;
+    let header = reply_hmac_header(reply_code, request_code, request_authenticator);
+    check_message_authenticator(bytes, header, secret)
 }
 
 /// The bytes up to the Length field (padding after it is not part of the packet).
@@ -223,7 +243,6 @@ fn fill_message_authenticator(bytes: &mut [u8], secret: &Secret) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::code::Code;
     use crate::testutil::{hex, unhex, unhex_array};
     use std::net::Ipv4Addr;
 
@@ -321,7 +340,12 @@ mod tests {
         assert_eq!(hex(&response), "f79c0e9ea1d0f6fad6ed99d3f8524f76");
         accept[4..20].copy_from_slice(&response);
         assert_eq!(
-            verify_reply(&accept, &request.authenticator, &secret()),
+            verify_reply(
+                &accept,
+                Code::AccessRequest,
+                &request.authenticator,
+                &secret()
+            ),
             Ok(MessageAuthenticator::Valid)
         );
     }
@@ -379,14 +403,42 @@ mod tests {
         );
 
         let ack = Packet::new(Code::DisconnectAck, 7, [0; 16]);
-        let reply = sign_reply(&ack, &decoded.authenticator, &secret()).unwrap();
+        let reply = sign_reply(&ack, &decoded, &secret()).unwrap();
         assert_eq!(
-            verify_reply(&reply, &decoded.authenticator, &secret()),
+            verify_reply(&reply, decoded.code, &decoded.authenticator, &secret()),
             Ok(MessageAuthenticator::Valid)
         );
         assert_eq!(
-            verify_reply(&reply, &[1; 16], &secret()),
+            verify_reply(&reply, decoded.code, &[1; 16], &secret()),
             Err(AuthError::BadAuthenticator)
+        );
+
+        // Accounting-Response: the HMAC is over a zero authenticator; to Status-Server it is
+        // over the request's.
+        let mut accounting = Packet::new(Code::AccountingRequest, 8, [0; 16]);
+        accounting.push(Attribute::integer(attr::ACCT_STATUS_TYPE, 1));
+        let accounting = Packet::decode(&sign_request(&accounting, &secret()).unwrap()).unwrap();
+        let response = Packet::new(Code::AccountingResponse, 8, [0; 16]);
+        let bytes = sign_reply(&response, &accounting, &secret()).unwrap();
+        let mut zeroed = bytes.clone();
+        zeroed[4..20].fill(0);
+        zeroed[22..38].fill(0);
+        assert_eq!(bytes[22..38], hmac_md5(&secret(), &zeroed));
+        assert_eq!(
+            verify_reply(
+                &bytes,
+                accounting.code,
+                &accounting.authenticator,
+                &secret()
+            ),
+            Ok(MessageAuthenticator::Valid)
+        );
+        let status = Packet::new(Code::StatusServer, 9, [4; 16]);
+        let response = Packet::new(Code::AccountingResponse, 9, [0; 16]);
+        let bytes = sign_reply(&response, &status, &secret()).unwrap();
+        assert_eq!(
+            verify_reply(&bytes, status.code, &status.authenticator, &secret()),
+            Ok(MessageAuthenticator::Valid)
         );
     }
 

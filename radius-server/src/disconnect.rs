@@ -79,6 +79,7 @@ pub enum DynamicOutcome {
 pub struct PreparedRequest {
     kind: DynamicKind,
     identifier: u8,
+    code: Code,
     authenticator: [u8; 16],
     bytes: Vec<u8>,
 }
@@ -116,6 +117,7 @@ impl PreparedRequest {
         Ok(Self {
             kind,
             identifier,
+            code,
             authenticator,
             bytes,
         })
@@ -146,7 +148,7 @@ impl PreparedRequest {
                 },
                 (_, code) => return Err(ReplyError::UnexpectedCode(code)),
             };
-        crypto::verify_reply(bytes, &self.authenticator, secret)?;
+        crypto::verify_reply(bytes, self.code, &self.authenticator, secret)?;
         Ok(outcome)
     }
 }
@@ -261,7 +263,7 @@ mod tests {
     fn nak(request: &Packet, cause: u32) -> Vec<u8> {
         let mut nak = Packet::new(Code::DisconnectNak, request.identifier, [0; 16]);
         nak.push(Attribute::integer(attr::ERROR_CAUSE, cause));
-        sign_reply(&nak, &request.authenticator, &secret()).unwrap()
+        sign_reply(&nak, request, &secret()).unwrap()
     }
 
     #[test]
@@ -287,7 +289,7 @@ mod tests {
         );
 
         let ack = Packet::new(Code::DisconnectAck, 2, [0; 16]);
-        let ack = sign_reply(&ack, &packet.authenticator, &secret()).unwrap();
+        let ack = sign_reply(&ack, &packet, &secret()).unwrap();
         assert_eq!(
             prepared.check_reply(&ack, &secret()),
             Ok(DynamicOutcome::Ack)
@@ -302,12 +304,8 @@ mod tests {
             prepared.check_reply(&ack, &Secret::from("wrong")),
             Err(ReplyError::Auth(AuthError::BadAuthenticator))
         );
-        let coa_ack = sign_reply(
-            &Packet::new(Code::CoaAck, 2, [0; 16]),
-            &packet.authenticator,
-            &secret(),
-        )
-        .unwrap();
+        let coa_ack =
+            sign_reply(&Packet::new(Code::CoaAck, 2, [0; 16]), &packet, &secret()).unwrap();
         assert_eq!(
             prepared.check_reply(&coa_ack, &secret()),
             Err(ReplyError::UnexpectedCode(Code::CoaAck))

@@ -43,3 +43,5 @@ pub use reply::AcceptAttributes;
 pub use request::{AccessRequest, AuthMethod, Nas};
 pub use secret::Secret;
 pub use server::{Server, ServerConfig, ServerError};
+/// The shutdown signal [`Server::run`] takes, re-exported so callers need not name tokio-util.
+pub use tokio_util::sync::CancellationToken;

@@ -97,8 +97,7 @@ pub(super) async fn handle<P: Policy>(
         Ok(Err(Dropped::Policy(error))) => return dropped(DropCause::PolicyFailed, &error),
         Err(_) => return dropped(DropCause::PolicyFailed, &"policy timed out"),
     };
-    let bytes: Arc<[u8]> = match crypto::sign_reply(&reply, &packet.authenticator, client.secret())
-    {
+    let bytes: Arc<[u8]> = match crypto::sign_reply(&reply, &packet, client.secret()) {
         Ok(bytes) => bytes.into(),
         Err(error) => return dropped(DropCause::ReplyTooLong, &error),
     };

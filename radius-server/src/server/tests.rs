@@ -159,7 +159,8 @@ fn pap_request(id: u8, user: &str, password: &str) -> Vec<u8> {
 
 fn reply_of(request: &[u8], reply: &[u8]) -> Packet {
     let authenticator: [u8; 16] = request[4..20].try_into().unwrap();
-    verify_reply(reply, &authenticator, &Secret::from(SECRET)).expect("reply authenticates");
+    let code = Code::from_u8(request[0]).unwrap();
+    verify_reply(reply, code, &authenticator, &Secret::from(SECRET)).expect("reply authenticates");
     Packet::decode(reply).unwrap()
 }
 

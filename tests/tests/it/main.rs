@@ -1,3 +1,4 @@
 //! All end-to-end tests in one binary (shared helpers live in the `sitebox-tests` library).
 mod queue_crash;
+mod radius;
 mod routeros;
