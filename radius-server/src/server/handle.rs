@@ -283,12 +283,16 @@ fn text(kind: u8, value: &str) -> Result<Attribute, Dropped> {
 }
 
 /// Message-Authenticator is required on Status-Server always (RFC 5997) and on Access-Requests
-/// unless the client is explicitly relaxed; an EAP-Message always needs one (RFC 3579).
+/// unless the client is explicitly relaxed. Even then an EAP-Message (RFC 3579) or a Proxy-State
+/// needs one: a Proxy-State is where a Blast-RADIUS forgery hides its collision blocks
+/// (FreeRADIUS `limit_proxy_state`).
 fn needs_message_authenticator(packet: &Packet, client: &Client) -> bool {
     match packet.code {
         Code::StatusServer => true,
         Code::AccessRequest => {
-            client.requires_message_authenticator() || packet.get(attr::EAP_MESSAGE).is_some()
+            client.requires_message_authenticator()
+                || packet.get(attr::EAP_MESSAGE).is_some()
+                || packet.get(attr::PROXY_STATE).is_some()
         }
         _ => false,
     }

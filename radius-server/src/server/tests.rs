@@ -351,6 +351,15 @@ async fn drops_unsigned_forged_unknown_and_malformed() {
     let accept = reply_of(&unsigned, &reply);
     assert_eq!(accept.code, Code::AccessAccept);
     assert_eq!(accept.attributes[0].kind(), attr::MESSAGE_AUTHENTICATOR);
+    // But not with a Proxy-State (the Blast-RADIUS carrier).
+    packet.identifier = 13;
+    packet.push(Attribute::new(attr::PROXY_STATE, b"x".to_vec()).unwrap());
+    let unsigned = packet.encode().unwrap();
+    assert!(harness.exchange(&unsigned, harness.auth).await.is_none());
+    assert_eq!(
+        harness.snapshot().nas["nas1"].drops[&DropCause::MissingMessageAuthenticator],
+        2
+    );
     harness.stop().await;
 }
 

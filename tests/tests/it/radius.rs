@@ -3,12 +3,14 @@
 //! port 0 with an in-memory policy.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sitebox_radius::auth::mschap::nt_password_hash;
+use sitebox_radius::disconnect::{self, DynamicKind, DynamicOutcome, RetryPolicy, SessionSelector};
 use sitebox_radius::{
     AcceptAttributes, AccessRequest, AccountingRecord, AcctStatusType, CancellationToken, Client,
     Clients, Counters, Credential, Decision, DropCause, NtHash, Policy, PolicyError, RejectReason,
@@ -358,6 +360,7 @@ ATTRIBUTE Acct-Input-Gigawords 52 integer
 ATTRIBUTE Acct-Output-Gigawords 53 integer
 ATTRIBUTE Message-Authenticator 80 octets
 ATTRIBUTE Acct-Interim-Interval 85 integer
+ATTRIBUTE Error-Cause 101 integer
 VALUE Service-Type Framed-User 2
 VALUE Framed-Protocol PPP 1
 VALUE Acct-Status-Type Start 1
@@ -453,4 +456,97 @@ fn pyrad_pap_mschapv2_retransmit_proxy_state_and_accounting() {
         "the retransmit was answered from the cache"
     );
     assert_eq!(nas.drops[&DropCause::MissingMessageAuthenticator], 1);
+}
+
+#[test]
+fn disconnect_and_coa_against_a_pyrad_nas() {
+    let dir = tempfile::tempdir().unwrap();
+    let dictionary = dir.path().join("dictionary");
+    std::fs::write(&dictionary, PYRAD_DICTIONARY).unwrap();
+    let script = dir.path().join("radius_pyrad_nas.py");
+    std::fs::write(&script, include_str!("radius_pyrad_nas.py")).unwrap();
+    let mut nas = Command::new(python())
+        .arg(&script)
+        .arg(SECRET)
+        .arg(&dictionary)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(nas.stdout.take().unwrap());
+    let mut port = String::new();
+    stdout.read_line(&mut port).unwrap();
+    let port: u16 = port.trim().parse().unwrap_or_else(|_| {
+        let mut stderr = String::new();
+        nas.stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        panic!("pyrad NAS did not start: {port:?}\n{stderr}")
+    });
+    let target: SocketAddr = ([127, 0, 0, 1], port).into();
+    let secret = Secret::from(SECRET);
+    let retry = RetryPolicy {
+        timeout: Duration::from_millis(500),
+        attempts: 3,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (disconnected, changed) = runtime.block_on(async {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let session = SessionSelector {
+            user_name: Some("alice".into()),
+            acct_session_id: Some("81000001".into()),
+            ..SessionSelector::default()
+        };
+        let disconnected = disconnect::disconnect(&socket, target, &secret, &session, retry).await;
+        let dictionary = sitebox_radius::Dictionary::builtin();
+        let mut attributes = session.to_attributes().unwrap();
+        attributes.push(dictionary.encode("Mikrotik-Rate-Limit", "1M/2M").unwrap());
+        let changed = disconnect::send(
+            &socket,
+            target,
+            &secret,
+            DynamicKind::Coa,
+            attributes,
+            retry,
+        )
+        .await;
+        (disconnected, changed)
+    });
+    let output = nas.wait_with_output().unwrap();
+    let mut observed = String::new();
+    stdout.read_to_string(&mut observed).unwrap();
+    assert!(
+        output.status.success(),
+        "pyrad NAS failed:\n{observed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        disconnected.unwrap(),
+        DynamicOutcome::Nak {
+            error_cause: Some(503)
+        }
+    );
+    assert_eq!(changed.unwrap(), DynamicOutcome::Ack);
+    let seen: HashMap<String, serde_json::Value> = serde_json::from_str(observed.trim()).unwrap();
+    use serde_json::json;
+    for (key, value) in [
+        ("retransmit_identical", json!(true)),
+        ("disconnect_code", json!(40)),
+        ("disconnect_authenticator_ok", json!(true)),
+        ("disconnect_has_message_authenticator", json!(true)),
+        ("disconnect_message_authenticator_ok", json!(true)),
+        ("disconnect_user_name", json!("alice")),
+        ("disconnect_session_id", json!("81000001")),
+        ("coa_code", json!(43)),
+        ("coa_authenticator_ok", json!(true)),
+        ("coa_message_authenticator_ok", json!(true)),
+        ("coa_rate_limit", json!("1M/2M")),
+    ] {
+        assert_eq!(seen.get(key), Some(&value), "{key} in {observed}");
+    }
 }
