@@ -7,3 +7,4 @@
 
 pub mod peers;
 pub mod ports;
+pub mod siteboxd;

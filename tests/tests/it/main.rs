@@ -1,4 +1,5 @@
 //! All end-to-end tests in one binary (shared helpers live in the `sitebox-tests` library).
+mod daemon;
 mod queue_crash;
 mod radius;
 mod routeros;

@@ -1,0 +1,152 @@
+//! Running the real `siteboxd` binary in a temp dir, for end-to-end tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `siteboxd` with its own data dir and config file. Killed when dropped.
+#[derive(Debug)]
+pub struct Siteboxd {
+    child: Option<Child>,
+    binary: PathBuf,
+    dir: PathBuf,
+    config: PathBuf,
+    log: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+impl Siteboxd {
+    /// Writes `config_toml` to `dir/sitebox.toml` and starts `siteboxd run` on it. The config
+    /// must set `[store] data_dir` (use [`Siteboxd::base_config`]).
+    pub fn start(binary: &Path, dir: &Path, config_toml: &str) -> Self {
+        let config = dir.join("sitebox.toml");
+        std::fs::write(&config, config_toml).expect("write config");
+        let mut daemon = Self {
+            child: None,
+            binary: binary.to_path_buf(),
+            dir: dir.to_path_buf(),
+            config,
+            log: Arc::default(),
+        };
+        daemon.restart();
+        daemon
+    }
+
+    /// `[site]` and `[store]` sections for a daemon whose data lives in `dir`.
+    pub fn base_config(dir: &Path) -> String {
+        format!(
+            "[site]\ntenant = \"test-tenant\"\nsite = \"test-site\"\n\n[store]\ndata_dir = \"{}\"\nsynchronous = \"full\"\n\n[log]\nlevel = \"info,sitebox=debug\"\n",
+            dir.join("data").display()
+        )
+    }
+
+    /// Starts the daemon again on the same config and data (after a kill or stop).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut child = Command::new(&self.binary)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .env("RUST_LOG_STYLE", "never")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start siteboxd");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::clone(&self.log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let (lines, changed) = &*log;
+                lines.lock().expect("log").push(line);
+                changed.notify_all();
+            }
+        });
+        self.child = Some(child);
+    }
+
+    /// Waits until a log line containing `needle` appears (counting lines from every run).
+    /// Panics with the log after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let (lines, changed) = &*self.log;
+        let mut guard = lines.lock().expect("log");
+        loop {
+            if guard.iter().any(|line| line.contains(needle)) {
+                return;
+            }
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "no log line with {needle:?} within {timeout:?}; log:\n{}",
+                guard.join("\n")
+            );
+            guard = changed.wait_timeout(guard, deadline - now).expect("log").0;
+        }
+    }
+
+    /// How many log lines so far contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log
+            .0
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+
+    /// The whole log so far.
+    pub fn log(&self) -> String {
+        self.log.0.lock().expect("log").join("\n")
+    }
+
+    /// SIGKILL, as a power cut would (no drain, no flush).
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("not running");
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        child.wait().expect("wait")
+    }
+
+    /// The process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Runs `siteboxd --config … ARGS` (a CLI command beside the running daemon).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(&self.binary)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run siteboxd")
+    }
+
+    /// The temp dir holding the config and data.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The database file.
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("data").join("sitebox.db")
+    }
+}
+
+impl Drop for Siteboxd {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
