@@ -8,6 +8,8 @@ pub mod daemon;
 pub mod domain;
 pub mod events;
 pub mod jobs;
+pub mod links;
 pub mod queue;
+pub mod radius;
 pub mod secrets;
 pub mod store;

@@ -1,7 +1,14 @@
 //! The `siteboxd` command line: the daemon (`run`) and the operator's commands, in one binary.
 
+mod context;
 mod output;
+mod payments;
+mod plans;
 mod queue;
+mod routers;
+mod sessions;
+mod subscribers;
+mod vouchers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +49,24 @@ pub enum Command {
     /// Inspect and repair the job queue.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// The site's routers.
+    #[command(subcommand)]
+    Routers(routers::RoutersCommand),
+    /// Plans for sale.
+    #[command(subcommand)]
+    Plans(plans::PlansCommand),
+    /// Subscriber accounts.
+    #[command(subcommand)]
+    Subscribers(subscribers::SubscribersCommand),
+    /// Voucher batches.
+    #[command(subcommand)]
+    Vouchers(vouchers::VouchersCommand),
+    /// Payments (M-Pesa and cash).
+    #[command(subcommand)]
+    Payments(payments::PaymentsCommand),
+    /// Accounting sessions.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit status.
@@ -73,6 +98,23 @@ pub fn main() -> ExitCode {
         Command::Run => run_daemon(config),
         Command::Migrate => migrate(&config),
         Command::Queue(command) => queue::run(&config, command),
+        Command::Routers(command) => {
+            context::Context::open(&config).and_then(|ctx| routers::run(&ctx, command))
+        }
+        Command::Plans(command) => {
+            context::Context::open(&config).and_then(|ctx| plans::run(&ctx, command))
+        }
+        Command::Subscribers(command) => {
+            context::Context::open(&config).and_then(|ctx| subscribers::run(&ctx, command))
+        }
+        Command::Vouchers(command) => context::Context::open(&config)
+            .and_then(|ctx| vouchers::run(&ctx, &config.site.name, command)),
+        Command::Payments(command) => {
+            context::Context::open(&config).and_then(|ctx| payments::run(&ctx, command))
+        }
+        Command::Sessions(command) => {
+            context::Context::open(&config).and_then(|ctx| sessions::run(&ctx, command))
+        }
         Command::CheckConfig | Command::PrintDefaultConfig => Ok(()),
     };
     match result {

@@ -39,6 +39,91 @@ pub struct Config {
     /// The durable job queue.
     #[serde(default)]
     pub queue: QueueConfig,
+    /// The key that seals credentials at rest.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+    /// The RADIUS server.
+    #[serde(default)]
+    pub radius: RadiusConfig,
+    /// Ending subscriptions and cutting their sessions off.
+    #[serde(default)]
+    pub expiry: ExpiryConfig,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// 32-byte key (raw or 64 hex digits). The systemd credential `sitebox.key` wins when set.
+    pub key_file: PathBuf,
+    /// Create the key file with a new random key when it is missing (development only: a lost
+    /// key makes every stored password unreadable).
+    pub create_if_missing: bool,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            key_file: PathBuf::from("/etc/sitebox/secret.key"),
+            create_if_missing: false,
+        }
+    }
+}
+
+/// `[radius]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RadiusConfig {
+    /// Serve RADIUS at all.
+    pub enabled: bool,
+    /// Access-Request port.
+    pub auth_listen: std::net::SocketAddr,
+    /// Accounting-Request port.
+    pub acct_listen: std::net::SocketAddr,
+    /// Source address of Disconnect/CoA requests: the router checks it against its `/radius`
+    /// entry, so on a multi-homed box set the LAN address.
+    pub coa_source: std::net::IpAddr,
+    /// Requests handled at once.
+    pub max_in_flight: u32,
+    /// Longest wait for the database before a request is dropped (the router retries).
+    pub request_timeout: ConfigDuration,
+    /// How often rejected logins are summed up into one AuthRejected event.
+    pub reject_summary_every: ConfigDuration,
+}
+
+impl Default for RadiusConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            auth_listen: std::net::SocketAddr::from(([0, 0, 0, 0], 1812)),
+            acct_listen: std::net::SocketAddr::from(([0, 0, 0, 0], 1813)),
+            coa_source: std::net::IpAddr::from([0, 0, 0, 0]),
+            max_in_flight: 256,
+            request_timeout: ConfigDuration::secs(5),
+            reject_summary_every: ConfigDuration::secs(60),
+        }
+    }
+}
+
+/// `[expiry]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// How often subscriptions past their expiry are looked for (each also has its own job at
+    /// its instant).
+    pub sweep_every: ConfigDuration,
+    /// How long after a Disconnect-Request the session must be gone before it is kicked through
+    /// the RouterOS API.
+    pub verify_after: ConfigDuration,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        Self {
+            sweep_every: ConfigDuration::secs(60),
+            verify_after: ConfigDuration::secs(30),
+        }
+    }
 }
 
 /// `[site]`: the tenant (ISP) and site this box serves.
@@ -327,6 +412,42 @@ impl Config {
             !queue.prune_every.get().is_zero(),
             "queue.prune_every",
             "must be more than 0",
+        );
+        check(
+            !self.secrets.key_file.as_os_str().is_empty(),
+            "secrets.key_file",
+            "must not be empty",
+        );
+        let radius = &self.radius;
+        check(
+            !radius.enabled || radius.auth_listen != radius.acct_listen,
+            "radius.acct_listen",
+            "must differ from radius.auth_listen",
+        );
+        check(
+            (1..=65_536).contains(&radius.max_in_flight),
+            "radius.max_in_flight",
+            "must be between 1 and 65536",
+        );
+        check(
+            !radius.request_timeout.get().is_zero(),
+            "radius.request_timeout",
+            "must be more than 0",
+        );
+        check(
+            radius.reject_summary_every.get().as_secs() >= 1,
+            "radius.reject_summary_every",
+            "must be at least 1s",
+        );
+        check(
+            self.expiry.sweep_every.get().as_secs() >= 1,
+            "expiry.sweep_every",
+            "must be at least 1s",
+        );
+        check(
+            self.expiry.verify_after.get().as_secs() >= 1,
+            "expiry.verify_after",
+            "must be at least 1s",
         );
         for (name, settings) in &queue.queues {
             if !QUEUE_NAMES.contains(&name.as_str()) {
