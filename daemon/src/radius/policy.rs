@@ -205,7 +205,10 @@ fn judge(
     else {
         return Ok(policy::decide(Proof::UnknownUser, None));
     };
-    let subscription: Option<Subscription> = subscriptions::current(conn, subscriber.id)?;
+    let subscription: Option<Subscription> = match subscriptions::current(conn, subscriber.id)? {
+        Some(current) => Some(current),
+        None => subscriptions::latest(conn, subscriber.id)?,
+    };
     let plan: Option<Plan> = match &subscription {
         Some(s) => plans::get(conn, s.plan_id)?,
         None => None,
