@@ -21,10 +21,13 @@ pub(crate) fn watch(path: &Path, store: &Arc<Inner>) -> Result<(), StoreError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(Duration::from_secs(5))?;
+    // The version now, before any other process can commit: a commit that lands before the
+    // first check still counts as a change.
+    let version: i64 = conn.query_row("PRAGMA data_version", [], |row| row.get(0))?;
     let store = Arc::downgrade(store);
     std::thread::Builder::new()
         .name("store-external".into())
-        .spawn(move || run(&conn, &store))
+        .spawn(move || run(&conn, &store, version))
         .map_err(|source| StoreError::Io {
             path: "store-external thread".into(),
             source,
@@ -32,8 +35,7 @@ pub(crate) fn watch(path: &Path, store: &Arc<Inner>) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn run(conn: &Connection, store: &Weak<Inner>) {
-    let mut version: Option<i64> = None;
+fn run(conn: &Connection, store: &Weak<Inner>, mut version: i64) {
     loop {
         std::thread::sleep(EVERY);
         let Some(store) = store.upgrade() else { return };
@@ -44,7 +46,7 @@ fn run(conn: &Connection, store: &Weak<Inner>) {
                 continue;
             }
         };
-        if version.replace(now).is_none_or(|before| before == now) {
+        if std::mem::replace(&mut version, now) == now {
             continue;
         }
         let after = store.bus.published();

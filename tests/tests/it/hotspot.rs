@@ -139,16 +139,24 @@ fn cli(daemon: &Siteboxd, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Retries `login` until the daemon's client table knows the router (it reloads on the CLI's
-/// commit within a second).
-fn first_login(port: u16, user: &str, proof: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let reply = login(port, user, proof);
-        if reply.contains("Received") || Instant::now() > deadline {
-            return reply;
-        }
-    }
+/// Adds the router and waits until the daemon's RADIUS client table has it (the daemon hears
+/// of the CLI's commit within a second).
+fn add_router(daemon: &Siteboxd, nas_port: u16) {
+    cli(
+        daemon,
+        &[
+            "routers",
+            "add",
+            "gw1",
+            "--address",
+            "127.0.0.1",
+            "--secret",
+            SECRET,
+            "--coa-port",
+            &nas_port.to_string(),
+        ],
+    );
+    daemon.wait_for_log("RADIUS client table reloaded", Duration::from_secs(5));
 }
 
 #[test]
@@ -229,7 +237,7 @@ fn a_site_sells_logs_in_caps_and_cuts_off() {
         .to_string();
 
     // Alice has no plan yet: refused with a reason, then she pays cash and gets in.
-    let refused = first_login(auth, "alice", "User-Password = \"arctangent\"");
+    let refused = login(auth, "alice", "User-Password = \"arctangent\"");
     assert!(
         refused.contains("Access-Reject") && refused.contains("No active plan"),
         "{refused}"
@@ -353,4 +361,57 @@ fn a_site_sells_logs_in_caps_and_cuts_off() {
     let failed: serde_json::Value =
         serde_json::from_str(&cli(&daemon, &["queue", "failed", "--json"])).expect("json");
     assert_eq!(failed.as_array().map(Vec::len), Some(0), "{failed}");
+}
+
+#[test]
+fn what_fell_due_while_the_box_was_off_is_enforced_at_start() {
+    let nas = Nas::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut daemon = Siteboxd::start(
+        SITEBOXD.as_ref(),
+        dir.path(),
+        &Siteboxd::base_config(dir.path()),
+    );
+    daemon.wait_for_log("siteboxd running", Duration::from_secs(20));
+    let (auth, acct) = daemon.radius_ports();
+    add_router(&daemon, nas.port);
+    cli(
+        &daemon,
+        &["plans", "add", "blink", "--price", "5", "--validity", "5s"],
+    );
+    cli(
+        &daemon,
+        &["subscribers", "add", "dave", "--password", "dave-pass"],
+    );
+    cli(
+        &daemon,
+        &["subscribers", "grant", "dave", "--plan", "blink"],
+    );
+    assert!(login(auth, "dave", "User-Password = \"dave-pass\"").contains("Access-Accept"));
+    assert!(accounting(acct, "Start", "dave", "D-1", "").contains("Accounting-Response"));
+    // Power cut, and the box stays off past the expiry.
+    daemon.kill9();
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(
+        nas.seen.try_recv().is_err(),
+        "nothing can be sent while the box is off"
+    );
+    let started = Instant::now();
+    daemon.restart();
+    let cut = nas.next(Duration::from_secs(10));
+    assert_eq!(
+        (cut["user"].as_str(), cut["session"].as_str()),
+        (Some("dave"), Some("D-1")),
+        "{cut}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "caught up {:?} after the start",
+        started.elapsed()
+    );
+    let refused = login(auth, "dave", "User-Password = \"dave-pass\"");
+    assert!(
+        refused.contains("Access-Reject") && refused.contains("expired"),
+        "{refused}"
+    );
 }
