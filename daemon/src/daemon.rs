@@ -9,7 +9,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{ScaledClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::jobs;
 use crate::links::RouterLinks;
@@ -22,7 +22,15 @@ use crate::store::{Opener, Store};
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let clock: SharedClock = Arc::new(SystemClock);
+    let clock: SharedClock = if config.daemon.clock_speed > 1.0 {
+        tracing::warn!(
+            speed = config.daemon.clock_speed,
+            "scenario run: the clock runs faster than real time"
+        );
+        Arc::new(ScaledClock::new(config.daemon.clock_speed))
+    } else {
+        Arc::new(SystemClock)
+    };
 
     let secrets = Secrets::load(&config.secrets.key_file, config.secrets.create_if_missing)
         .context("reading the secrets key")?;

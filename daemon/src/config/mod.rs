@@ -237,12 +237,15 @@ pub enum LogFormat {
 pub struct DaemonConfig {
     /// How long running jobs may take to finish after SIGTERM before they are put back.
     pub shutdown_grace: ConfigDuration,
+    /// Scenario runs only: the daemon's clock runs this many times faster than real time.
+    pub clock_speed: f64,
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             shutdown_grace: ConfigDuration::secs(10),
+            clock_speed: 1.0,
         }
     }
 }
@@ -412,6 +415,11 @@ impl Config {
             !queue.prune_every.get().is_zero(),
             "queue.prune_every",
             "must be more than 0",
+        );
+        check(
+            (1.0..=100_000.0).contains(&self.daemon.clock_speed),
+            "daemon.clock_speed",
+            "must be between 1 and 100000 (1 outside scenario runs)",
         );
         check(
             !self.secrets.key_file.as_os_str().is_empty(),
