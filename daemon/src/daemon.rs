@@ -46,6 +46,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     tasks.spawn(runner.run(shutdown.clone()));
+    crate::sync::spawn(
+        &config,
+        &store,
+        &clock,
+        crate::sync::registry(),
+        &tasks,
+        &shutdown,
+    )
+    .context("starting the sync agent")?;
     tasks.close();
 
     tracing::info!("siteboxd running");

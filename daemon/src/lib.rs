@@ -8,3 +8,4 @@ pub mod daemon;
 pub mod events;
 pub mod queue;
 pub mod store;
+pub mod sync;

@@ -39,6 +39,9 @@ pub struct Config {
     /// The durable job queue.
     #[serde(default)]
     pub queue: QueueConfig,
+    /// Cloud sync over MQTT (absent: disabled).
+    #[serde(default)]
+    pub sync: crate::sync::SyncConfig,
 }
 
 /// `[site]`: the tenant (ISP) and site this box serves.
@@ -341,6 +344,7 @@ impl Config {
                 ));
             }
         }
+        problems.extend(self.sync.validate());
         problems
     }
 }

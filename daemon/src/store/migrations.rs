@@ -16,6 +16,7 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "outbox and audit log",
         include_str!("migrations/0002_outbox.sql"),
     ),
+    (3, "cloud sync", include_str!("migrations/0003_sync.sql")),
 ];
 
 /// The schema version this build writes.

@@ -10,6 +10,7 @@ mod migrations;
 pub mod outbox;
 pub mod periodic;
 mod readers;
+pub mod sync;
 mod tx;
 mod writer;
 

@@ -204,7 +204,7 @@ async fn handle(
 
 enum Link {
     Connected,
-    Message(Publish),
+    Message(Box<Publish>),
 }
 
 async fn drive(
@@ -226,7 +226,7 @@ async fn drive(
                 continue;
             }
             Ok(Ok(Event::Incoming(Incoming::Publish(publish)))) => {
-                let _ = link.send(Link::Message(publish));
+                let _ = link.send(Link::Message(Box::new(publish)));
                 continue;
             }
             Ok(Ok(_)) => continue,
