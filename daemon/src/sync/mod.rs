@@ -137,3 +137,6 @@ pub fn spawn(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
