@@ -2,6 +2,7 @@
 //! shared subscription), store each batch idempotently in PostgreSQL, then ack to the site;
 //! a gap check asks stuck sites to `resend_from`.
 
+pub mod cli;
 pub mod db;
 pub mod registry;
 mod worker;

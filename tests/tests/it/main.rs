@@ -3,3 +3,5 @@ mod daemon;
 mod queue_crash;
 mod radius;
 mod routeros;
+mod sync_e2e;
+mod sync_isolation;
