@@ -84,20 +84,27 @@ impl Siteboxd {
             .env("RUST_LOG_STYLE", "never")
             .env_remove("RUST_LOG")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start siteboxd");
+        // The daemon logs to stdout; start-up errors go to stderr. Both land in the log.
+        let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
+        self.collect(stdout);
+        self.collect(stderr);
+        self.child = Some(child);
+    }
+
+    fn collect(&self, stream: impl std::io::Read + Send + 'static) {
         let log = Arc::clone(&self.log);
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
                 let (lines, changed) = &*log;
                 lines.lock().expect("log").push(line);
                 changed.notify_all();
             }
         });
-        self.child = Some(child);
     }
 
     /// Waits until a log line containing `needle` appears (counting lines from every run).

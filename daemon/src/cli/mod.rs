@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::{Config, ConfigError, DEV_CONFIG, LogFormat};
 use crate::store::{Opener, Store};
@@ -65,7 +66,9 @@ pub fn main() -> ExitCode {
         println!("{file}: ok");
         return ExitCode::SUCCESS;
     }
-    init_tracing(&config);
+    // The daemon logs to stdout (journald captures it); CLI commands keep stdout for their
+    // output and log to stderr.
+    init_tracing(&config, matches!(cli.command, Command::Run));
     let result = match cli.command {
         Command::Run => run_daemon(config),
         Command::Migrate => migrate(&config),
@@ -89,12 +92,17 @@ fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
     }
 }
 
-fn init_tracing(config: &Config) {
+fn init_tracing(config: &Config, to_stdout: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let writer = if to_stdout {
+        BoxMakeWriter::new(std::io::stdout)
+    } else {
+        BoxMakeWriter::new(std::io::stderr)
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // journald stamps lines itself; under systemd JOURNAL_STREAM is set.
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
     match config.log.format {

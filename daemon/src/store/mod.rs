@@ -8,10 +8,17 @@ mod error;
 pub mod jobs;
 mod migrations;
 pub mod outbox;
+pub mod payments;
 pub mod periodic;
+pub mod plans;
 mod readers;
+pub mod routers;
+pub mod sessions;
+pub mod subscribers;
+pub mod subscriptions;
 pub mod sync;
 mod tx;
+pub mod vouchers;
 mod writer;
 
 use std::fs::File;

@@ -231,10 +231,12 @@ impl Dictionary {
         self.vendors.insert(name.to_ascii_lowercase(), id);
     }
 
-    fn insert_attribute(&mut self, def: AttributeDef) {
-        // A redefinition replaces the earlier entry, as in FreeRADIUS.
-        if let Some(old) = self.attributes.get(&def.key) {
-            self.by_name.remove(&old.name.to_ascii_lowercase());
+    fn insert_attribute(&mut self, mut def: AttributeDef) {
+        // A second name for the same vendor and number is an alias (FreeRADIUS ships
+        // `Mikrotik-Wireless-VLANIDtype` and `Mikrotik-Wireless-VLANID-Type`): both names
+        // resolve, the newer one is the entry's name, and VALUEs carry over.
+        if let Some(old) = self.attributes.remove(&def.key) {
+            def.values = old.values;
         }
         self.by_name.insert(def.name.to_ascii_lowercase(), def.key);
         self.attributes.insert(def.key, def);
@@ -321,5 +323,26 @@ mod tests {
         assert_eq!(status.value_name(3), Some("Interim-Update"));
         assert_eq!(status.value_of("accounting-on"), Some(7));
         assert_eq!(dictionary.vendor_id("Mikrotik"), Some(vendor::MIKROTIK));
+    }
+
+    #[test]
+    fn a_second_name_for_a_number_is_an_alias() {
+        let mut dictionary = Dictionary::builtin();
+        dictionary
+            .load_str(
+                "ATTRIBUTE Old-Name 200 integer\n\
+                 VALUE Old-Name One 1\n\
+                 ATTRIBUTE New-Name 200 integer\n\
+                 VALUE Old-Name Two 2\n",
+                "dictionary.alias",
+            )
+            .unwrap();
+        let old = dictionary.by_name("Old-Name").unwrap();
+        assert_eq!(old.name, "New-Name");
+        assert_eq!(old.value_of("One"), Some(1));
+        assert_eq!(
+            dictionary.by_name("New-Name").unwrap().value_of("Two"),
+            Some(2)
+        );
     }
 }

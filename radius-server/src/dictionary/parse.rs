@@ -105,15 +105,16 @@ pub(super) fn load_text(
                 let kind = parse_type(kind)
                     .ok_or_else(|| error(format!("attribute type `{kind}` is not supported")))?;
                 let mut vendor = vendor_block.unwrap_or(0);
-                // Old style: a vendor name as the fourth field; flags (encrypt=, has_tag) are
-                // accepted and ignored.
+                // Old style: a vendor name as the fourth field. Flags (encrypt=1, has_tag,
+                // concat…) are accepted and ignored: they change how FreeRADIUS stores or
+                // hides a value, not its number or type.
                 for option in rest {
-                    if option.contains('=') || option.starts_with("has_tag") {
+                    if option.split(',').all(is_flag) {
                         continue;
                     }
                     vendor = dictionary
                         .vendor_id(option)
-                        .ok_or_else(|| error(format!("unknown vendor `{option}`")))?;
+                        .ok_or_else(|| error(format!("unknown vendor or flag `{option}`")))?;
                 }
                 dictionary.insert_attribute(AttributeDef {
                     name: (*name).to_owned(),
@@ -174,10 +175,24 @@ fn parse_number(text: &str) -> Option<u32> {
     }
 }
 
+fn is_flag(text: &str) -> bool {
+    text.contains('=')
+        || matches!(
+            text,
+            "has_tag" | "concat" | "array" | "virtual" | "long" | "secret"
+        )
+}
+
 fn parse_type(text: &str) -> Option<AttributeType> {
+    // `octets[16]` is octets of a fixed length.
+    let text = match text.split_once('[') {
+        Some((base, size)) if size.ends_with(']') => base,
+        _ => text,
+    };
     Some(match text {
         "string" => AttributeType::String,
-        "octets" | "abinary" | "combo-ip" | "ipv4prefix" => AttributeType::Octets,
+        // `vsa` is Vendor-Specific itself, whose contents the codec splits.
+        "octets" | "abinary" | "combo-ip" | "ipv4prefix" | "vsa" => AttributeType::Octets,
         "integer" => AttributeType::Integer,
         "integer64" => AttributeType::Integer64,
         "byte" => AttributeType::Byte,
@@ -214,7 +229,8 @@ mod tests {
              ATTRIBUTE Acme-Group 2 string\n\
              VALUE Acme-Speed Fast 100\n\
              END-VENDOR Acme\n\
-             ATTRIBUTE Acme-Old 3 string Acme\n",
+             ATTRIBUTE Acme-Old 3 string Acme\n\
+             ATTRIBUTE Acme-Key 4 octets[16] encrypt=2,has_tag\n",
         )
         .unwrap();
         let speed = dictionary.by_name("Acme-Speed").unwrap();
@@ -247,6 +263,10 @@ mod tests {
             (
                 "BEGIN-VENDOR Nope\n",
                 "dictionary.test:1: unknown vendor `Nope`",
+            ),
+            (
+                "ATTRIBUTE X 1 string Nope\n",
+                "dictionary.test:1: unknown vendor or flag `Nope`",
             ),
             (
                 "VALUE Nope A 1\n",

@@ -94,6 +94,7 @@ pub(super) async fn handle<P: Policy>(
     {
         Ok(Ok(reply)) => reply,
         Ok(Err(Dropped::Malformed(detail))) => return dropped(DropCause::Malformed, &detail),
+        Ok(Err(Dropped::ReplyTooLong(detail))) => return dropped(DropCause::ReplyTooLong, &detail),
         Ok(Err(Dropped::Policy(error))) => return dropped(DropCause::PolicyFailed, &error),
         Err(_) => return dropped(DropCause::PolicyFailed, &"policy timed out"),
     };
@@ -107,7 +108,10 @@ pub(super) async fn handle<P: Policy>(
 }
 
 enum Dropped {
+    /// The request cannot be read (e.g. accounting without Acct-Status-Type).
     Malformed(String),
+    /// The reply does not fit (a policy attribute over 253 bytes).
+    ReplyTooLong(String),
     Policy(PolicyError),
 }
 
@@ -185,12 +189,12 @@ async fn access<P: Policy>(
         }
         other => other,
     };
-    let mut reply = match decision {
+    let reply = match decision {
         Decision::Accept(attributes) => {
             let mut reply = Packet::new(Code::AccessAccept, packet.identifier, [0; 16]);
             reply.attributes = attributes
                 .to_attributes()
-                .map_err(|e| Dropped::Malformed(e.to_string()))?;
+                .map_err(|e| Dropped::ReplyTooLong(e.to_string()))?;
             if let (Some(success), Some(ident)) = (mschap_v2, mschap_v2_ident(packet)) {
                 push_mschap_v2_success(&mut reply, ident, &success, client, packet)?;
             }
@@ -213,7 +217,6 @@ async fn access<P: Policy>(
             reply
         }
     };
-    reply.attributes.shrink_to_fit();
     Ok(reply)
 }
 
@@ -270,7 +273,8 @@ fn salt() -> [u8; 2] {
 }
 
 fn vsa(kind: u8, value: &[u8]) -> Result<Attribute, Dropped> {
-    Attribute::vendor(vendor::MICROSOFT, kind, value).map_err(|e| Dropped::Malformed(e.to_string()))
+    Attribute::vendor(vendor::MICROSOFT, kind, value)
+        .map_err(|e| Dropped::ReplyTooLong(e.to_string()))
 }
 
 fn text(kind: u8, value: &str) -> Result<Attribute, Dropped> {
@@ -279,7 +283,7 @@ fn text(kind: u8, value: &str) -> Result<Attribute, Dropped> {
     while !value.is_char_boundary(end) {
         end -= 1;
     }
-    Attribute::text(kind, &value[..end]).map_err(|e| Dropped::Malformed(e.to_string()))
+    Attribute::text(kind, &value[..end]).map_err(|e| Dropped::ReplyTooLong(e.to_string()))
 }
 
 /// Message-Authenticator is required on Status-Server always (RFC 5997) and on Access-Requests

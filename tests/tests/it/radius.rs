@@ -550,3 +550,51 @@ fn disconnect_and_coa_against_a_pyrad_nas() {
         assert_eq!(seen.get(key), Some(&value), "{key} in {observed}");
     }
 }
+
+/// The dictionary loader reads the vendor files FreeRADIUS itself ships (Debian
+/// freeradius-common), and agrees with the built-in definitions.
+#[test]
+fn dictionary_loads_freeradius_vendor_files() {
+    let share = std::path::Path::new("/usr/share/freeradius");
+    let mut dictionary = sitebox_radius::Dictionary::default();
+    for file in [
+        "dictionary.rfc2865",
+        "dictionary.rfc2866",
+        "dictionary.rfc2869",
+        "dictionary.rfc3162",
+        "dictionary.rfc3576",
+        "dictionary.rfc5176",
+        "dictionary.microsoft",
+        "dictionary.mikrotik",
+        "dictionary.wispr",
+    ] {
+        let path = share.join(file);
+        assert!(
+            path.is_file(),
+            "{} is missing: run the tests through tests/run.sh, or `apt-get install freeradius-common`",
+            path.display()
+        );
+        dictionary
+            .load_file(&path)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let builtin = sitebox_radius::Dictionary::builtin();
+    for name in [
+        "User-Name",
+        "Acct-Interim-Interval",
+        "Error-Cause",
+        "Framed-IPv6-Prefix",
+        "MS-CHAP2-Success",
+        "MS-MPPE-Send-Key",
+        "Mikrotik-Rate-Limit",
+        "Mikrotik-Total-Limit-Gigawords",
+        "Mikrotik-Address-List",
+        "WISPr-Bandwidth-Max-Down",
+    ] {
+        let theirs = dictionary.by_name(name).unwrap_or_else(|| panic!("{name}"));
+        let ours = builtin.by_name(name).unwrap();
+        assert_eq!((theirs.key, theirs.kind), (ours.key, ours.kind), "{name}");
+    }
+    let status = dictionary.by_name("Acct-Status-Type").unwrap();
+    assert_eq!(status.value_of("Interim-Update"), Some(3));
+}
