@@ -368,14 +368,19 @@ pub fn seed_failing_jobs(db: &Path, count: usize, run_at: i64, spacing_ms: i64) 
 /// returns their ids, for `queue.retry_failed` commands.
 pub fn seed_failed_jobs(db: &Path, count: usize) -> Vec<i64> {
     let conn = rusqlite::Connection::open(db).expect("open site db");
+    // Recent, so the daemon's prune (failed_retention) keeps them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
     (0..count)
         .map(|i| {
             conn.query_row(
                 "INSERT INTO failed_jobs (id, queue, kind, args, priority, attempts, max_attempts, timeout_ms, error, errors, created_at, failed_at)
                  VALUES ((SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'jobs') + 100000 + ?1,
-                         'default', 'test.no_handler', '{}', 0, 1, 1, 60000, 'seeded', '[]', 0, 0)
+                         'default', 'test.no_handler', '{}', 0, 1, 1, 60000, 'seeded', '[]', ?2, ?2)
                  RETURNING id",
-                [i as i64],
+                [i as i64, now],
                 |row| row.get(0),
             )
             .expect("insert failed job")

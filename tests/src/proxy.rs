@@ -234,7 +234,7 @@ async fn forward(
                 let every = faults.duplicate_every.load(Ordering::Relaxed);
                 let qos = (packet[0] >> 1) & 3;
                 if every > 0
-                    && count % every == 0
+                    && count.is_multiple_of(every)
                     && qos == 1
                     && let Some(pkid) = publish_pkid(&packet)
                 {

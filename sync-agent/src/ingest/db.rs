@@ -340,3 +340,37 @@ pub async fn insert_command(
         .await
         .map(drop)
 }
+
+/// Commands with no result yet, last sent more than `secs` ago: claimed (so one worker sends)
+/// for sending again. The edge answers a repeat with its first result, so this is safe.
+pub async fn claim_unanswered(
+    client: &Client,
+    secs: f64,
+) -> Result<Vec<(String, String, crate::wire::Command)>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "UPDATE commands c SET last_sent_at = now()
+             FROM (SELECT command_id FROM commands
+                   WHERE state IS NULL AND last_sent_at < now() - make_interval(secs => $1)
+                   ORDER BY issued_at LIMIT 1000
+                   FOR UPDATE SKIP LOCKED) due
+             WHERE c.command_id = due.command_id
+             RETURNING c.tenant_id, c.site_id, c.command_id, c.type, c.payload,
+                       (extract(epoch FROM c.issued_at) * 1000)::bigint",
+            &[&secs],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let command = crate::wire::Command {
+                v: crate::wire::VERSION,
+                id: row.get(2),
+                kind: row.get(3),
+                payload: row.get(4),
+                issued_at: row.get(5),
+            };
+            (row.get(0), row.get(1), command)
+        })
+        .collect())
+}

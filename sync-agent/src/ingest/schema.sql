@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS commands (
     type              text NOT NULL,
     payload           jsonb NOT NULL,
     issued_at         timestamptz NOT NULL DEFAULT now(),
+    last_sent_at      timestamptz NOT NULL DEFAULT now(), -- sent again while unanswered
     state             text,                          -- applied | rejected, from the result
     result            jsonb,
     results_received  integer NOT NULL DEFAULT 0,    -- repeats answer with the first result

@@ -143,6 +143,11 @@ async fn worker(
                     let _ = mqtt.publish(topic, QoS::AtLeastOnce, false, command.encode()).await;
                     stats.resends.fetch_add(1, Ordering::Relaxed);
                 }
+                for (tenant, site, command) in db::claim_unanswered(&pg, secs).await? {
+                    tracing::info!(%tenant, %site, id = %command.id, "ingest: no result yet; sending the command again");
+                    let topic = Topic::new(&tenant, &site, TopicKind::Commands).to_string();
+                    let _ = mqtt.publish(topic, QoS::AtLeastOnce, false, command.encode()).await;
+                }
             }
         }
     }
