@@ -142,6 +142,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
+    crate::sync::spawn(
+        &config,
+        &store,
+        &clock,
+        {
+            let mut registry = crate::sync::registry();
+            crate::sync::domain::register(&mut registry, &secrets);
+            registry
+        },
+        &tasks,
+        &shutdown,
+    )
+    .context("starting the sync agent")?;
     tasks.close();
 
     tracing::info!("siteboxd running");

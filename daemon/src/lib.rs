@@ -13,3 +13,4 @@ pub mod queue;
 pub mod radius;
 pub mod secrets;
 pub mod store;
+pub mod sync;

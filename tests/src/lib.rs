@@ -5,6 +5,10 @@
 //! package to install, never a silent skip: run the suite through `tests/run.sh`, which installs
 //! and starts every peer.
 
+pub mod cloud;
+pub mod mosquitto;
 pub mod peers;
 pub mod ports;
+pub mod postgres;
+pub mod proxy;
 pub mod siteboxd;

@@ -14,12 +14,23 @@ pub struct Siteboxd {
     dir: PathBuf,
     config: PathBuf,
     log: Arc<(Mutex<Vec<String>>, Condvar)>,
+    env: Vec<(String, String)>,
 }
 
 impl Siteboxd {
     /// Writes `config_toml` to `dir/sitebox.toml` and starts `siteboxd run` on it. The config
     /// must set `[store] data_dir` (use [`Siteboxd::base_config`]).
     pub fn start(binary: &Path, dir: &Path, config_toml: &str) -> Self {
+        Self::start_with_env(binary, dir, config_toml, &[])
+    }
+
+    /// [`Siteboxd::start`] with extra environment variables (e.g. a failpoint).
+    pub fn start_with_env(
+        binary: &Path,
+        dir: &Path,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let config = dir.join("sitebox.toml");
         std::fs::write(&config, config_toml).expect("write config");
         let mut daemon = Self {
@@ -28,7 +39,9 @@ impl Siteboxd {
             dir: dir.to_path_buf(),
             config,
             log: Arc::default(),
+            env: Vec::new(),
         };
+        daemon.set_env(env);
         daemon.restart();
         daemon
     }
@@ -70,6 +83,26 @@ impl Siteboxd {
         (port("auth_listen"), port("acct_listen"))
     }
 
+    /// The extra environment of the next [`Siteboxd::restart`] (replacing the previous one).
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect();
+    }
+
+    /// Whether the process has exited (e.g. aborted at a failpoint); reaps it.
+    pub fn exited(&mut self) -> bool {
+        let done = self
+            .child
+            .as_mut()
+            .is_none_or(|child| child.try_wait().ok().flatten().is_some());
+        if done {
+            self.child = None;
+        }
+        done
+    }
+
     /// Starts the daemon again on the same config and data (after a kill or stop).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
@@ -79,6 +112,7 @@ impl Siteboxd {
             .arg("run")
             .env("RUST_LOG_STYLE", "never")
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

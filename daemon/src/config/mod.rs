@@ -48,6 +48,9 @@ pub struct Config {
     /// Ending subscriptions and cutting their sessions off.
     #[serde(default)]
     pub expiry: ExpiryConfig,
+    /// Cloud sync over MQTT (absent: disabled).
+    #[serde(default)]
+    pub sync: crate::sync::SyncConfig,
 }
 
 /// `[secrets]`.
@@ -470,6 +473,7 @@ impl Config {
                 ));
             }
         }
+        problems.extend(self.sync.validate());
         problems
     }
 }

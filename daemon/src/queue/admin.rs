@@ -3,7 +3,7 @@
 
 use crate::clock::Timestamp;
 use crate::events::{Actor, EventKind, NewEvent};
-use crate::store::{Store, StoreError, jobs};
+use crate::store::{Store, StoreError, Tx, jobs};
 
 use super::{FailedJob, JobId, RetryOutcome};
 
@@ -14,27 +14,33 @@ pub async fn retry(
     id: JobId,
     now: Timestamp,
 ) -> Result<Option<RetryOutcome>, StoreError> {
-    store
-        .write(move |tx| {
-            let outcome = jobs::retry_failed(tx, id, now)?;
-            if let Some(outcome) = outcome {
-                let (RetryOutcome::Requeued(job) | RetryOutcome::Merged(job)) = outcome;
-                if let Some(queue) = jobs::queue_of(tx, job)? {
-                    tx.wake_after_commit(&queue);
-                }
-                tx.emit(
-                    now,
-                    &actor,
-                    NewEvent::new(
-                        EventKind::JobRetried,
-                        format!("job:{id}"),
-                        serde_json::json!({ "job_id": id, "outcome": outcome }),
-                    ),
-                )?;
-            }
-            Ok(outcome)
-        })
-        .await
+    store.write(move |tx| retry_in(tx, &actor, id, now)).await
+}
+
+/// [`retry`] inside a transaction the caller holds (e.g. a cloud command's inbox write).
+pub fn retry_in(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    id: JobId,
+    now: Timestamp,
+) -> Result<Option<RetryOutcome>, StoreError> {
+    let outcome = jobs::retry_failed(tx, id, now)?;
+    if let Some(outcome) = outcome {
+        let (RetryOutcome::Requeued(job) | RetryOutcome::Merged(job)) = outcome;
+        if let Some(queue) = jobs::queue_of(tx, job)? {
+            tx.wake_after_commit(&queue);
+        }
+        tx.emit(
+            now,
+            actor,
+            NewEvent::new(
+                EventKind::JobRetried,
+                format!("job:{id}"),
+                serde_json::json!({ "job_id": id, "outcome": outcome }),
+            ),
+        )?;
+    }
+    Ok(outcome)
 }
 
 /// Retries every failed job; returns what happened to each.

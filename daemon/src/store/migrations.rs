@@ -16,7 +16,8 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "outbox and audit log",
         include_str!("migrations/0002_outbox.sql"),
     ),
-    // 3 (sync) and 4 (web) are added by their modules.
+    (3, "cloud sync", include_str!("migrations/0003_sync.sql")),
+    // 4 (web) is added by its module.
     (
         5,
         "hotspot domain",

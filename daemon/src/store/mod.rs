@@ -17,6 +17,7 @@ pub mod routers;
 pub mod sessions;
 pub mod subscribers;
 pub mod subscriptions;
+pub mod sync;
 mod tx;
 pub mod vouchers;
 mod writer;

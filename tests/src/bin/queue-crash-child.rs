@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let mut stdout = std::io::stdout();
+    writeln!(stdout, "READY")?;
     loop {
         // Bursts of concurrent enqueues exercise group commit under the kill.
         let burst = fastrand::usize(1..8);

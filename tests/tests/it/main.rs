@@ -4,3 +4,5 @@ mod hotspot;
 mod queue_crash;
 mod radius;
 mod routeros;
+mod sync_e2e;
+mod sync_isolation;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -37,12 +37,12 @@ fn sigkill_at_random_points_loses_no_acknowledged_job() {
                 }
             }
         });
-        let run_for = Duration::from_millis(40 + fastrand::u64(0..260));
-        let started = Instant::now();
-        // Let it get going (it may still be opening the store), then kill at a random instant.
-        while started.elapsed() < run_for {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // Wait until it works (the store is open), then kill it at a random instant.
+        let ready = received
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the child starts");
+        assert_eq!(ready, "READY");
+        std::thread::sleep(Duration::from_millis(fastrand::u64(0..250)));
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
             nix::sys::signal::Signal::SIGKILL,

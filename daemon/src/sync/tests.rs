@@ -1,0 +1,122 @@
+use std::sync::Arc;
+
+use serde_json::json;
+use sitebox_sync::edge::EdgeStore;
+use sitebox_sync::wire::{Command, CommandState, VERSION};
+
+use super::*;
+use crate::clock::{SystemClock, Timestamp};
+use crate::queue::{JobId, JobSpec};
+use crate::store::testing::temp_store;
+use crate::store::{StoreError, jobs};
+
+fn command(id: &str, kind: &str, payload: serde_json::Value) -> Command {
+    Command {
+        v: VERSION,
+        id: id.into(),
+        kind: kind.into(),
+        payload,
+        issued_at: 7,
+    }
+}
+
+fn edge(store: &Store) -> DaemonEdge {
+    DaemonEdge {
+        store: store.clone(),
+        clock: Arc::new(SystemClock),
+        registry: registry(),
+        backlog_max_bytes: 1 << 30,
+        acked_retention: std::time::Duration::from_secs(60),
+    }
+}
+
+/// A failed job: enqueue one with one attempt, claim it, fail it.
+async fn failed_job(store: &Store) -> JobId {
+    store
+        .write(|tx| -> Result<JobId, StoreError> {
+            let now = Timestamp::from_millis(1);
+            let spec = JobSpec::new("default", "test.fail", json!({})).max_attempts(1);
+            let crate::queue::Enqueued::New(id) = tx.enqueue(&spec, now)? else {
+                unreachable!("new job")
+            };
+            tx.execute(
+                "INSERT INTO failed_jobs (id, queue, kind, args, priority, attempts, max_attempts,
+                     timeout_ms, error, errors, created_at, failed_at)
+                 SELECT id, queue, kind, args, priority, 1, max_attempts, timeout_ms, 'boom', '[]',
+                     created_at, 2 FROM jobs WHERE id = ?1",
+                [id.0],
+            )?;
+            tx.execute("DELETE FROM jobs WHERE id = ?1", [id.0])?;
+            Ok(id)
+        })
+        .await
+        .expect("failed job")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_is_applied_once_and_a_repeat_returns_the_first_result() {
+    let (store, _dir) = temp_store();
+    let job = failed_job(&store).await;
+    let edge = edge(&store);
+    let retry = command("c-1", "queue.retry_failed", json!({ "job_id": job.0 }));
+    let first = edge.apply_command(retry.clone()).await.expect("apply");
+    assert_eq!(first.state, CommandState::Applied, "{first:?}");
+    assert!(!first.repeat);
+    let again = edge.apply_command(retry).await.expect("apply");
+    assert!(again.repeat);
+    assert_eq!((again.state, &again.result), (first.state, &first.result));
+    let retried = store
+        .read(|c| -> Result<i64, StoreError> {
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE type = 'JobRetried'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("count");
+    assert_eq!(retried, 1, "the effect happened once");
+    let failed = store.read(|c| jobs::failed(c, 10)).await.expect("failed");
+    assert!(failed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_commands_are_dead_lettered_with_the_reason_and_change_nothing() {
+    let (store, _dir) = temp_store();
+    let edge = edge(&store);
+    for (id, kind, payload, reason) in [
+        ("c-1", "no.such.command", json!({}), "unknown command type"),
+        (
+            "c-2",
+            "queue.retry_failed",
+            json!({ "job": 1 }),
+            "bad arguments",
+        ),
+        (
+            "c-3",
+            "queue.retry_failed",
+            json!({ "job_id": 99 }),
+            "no failed job 99",
+        ),
+        ("c-4", "resend_from", json!({ "seq": 0 }), "seq starts at 1"),
+    ] {
+        let result = edge
+            .apply_command(command(id, kind, payload))
+            .await
+            .expect("apply");
+        assert_eq!(result.state, CommandState::Rejected, "{id}");
+        let error = result.result["error"].as_str().unwrap_or_default();
+        assert!(error.contains(reason), "{id}: {error}");
+        let repeat = edge
+            .apply_command(command(id, kind, json!({})))
+            .await
+            .expect("apply");
+        assert!(repeat.repeat && repeat.result == result.result, "{id}");
+    }
+    let status = store
+        .read(crate::store::sync::status)
+        .await
+        .expect("status");
+    assert_eq!((status.commands_applied, status.commands_rejected), (0, 4));
+    assert_eq!(status.last_seq, 0, "no events from refused commands");
+}
