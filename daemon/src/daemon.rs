@@ -9,11 +9,14 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::notify;
 use crate::queue::{self, Handlers, QueueRunner, RunnerSettings};
+use crate::secret_key::SecretKey;
 use crate::store::{Opener, Store};
 
-/// Runs the daemon until a shutdown signal. `config` has been validated whole already.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon until a shutdown signal. `config` has been validated whole already;
+/// `secret_key` was read before the process left root (see [`crate::privileges`]).
+pub async fn run(config: Config, secret_key: Option<SecretKey>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let clock: SharedClock = Arc::new(SystemClock);
@@ -29,6 +32,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         site = %config.site.site,
         "store open"
     );
+
+    match &secret_key {
+        Some(key) => tracing::info!(source = %key.source().display(), "credential key loaded"),
+        None => tracing::info!(
+            key_file = %config.daemon.key_file.display(),
+            "no credential key (neither the systemd credential nor the key file exists)"
+        ),
+    }
 
     let mut handlers = Handlers::new();
     let periodic = queue::maintenance::register(&mut handlers, &store, &clock, &config.queue);
@@ -48,14 +59,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tasks.spawn(runner.run(shutdown.clone()));
     tasks.close();
 
+    // Start-up is over: the store is open and every server above has its socket bound. Keep
+    // this at the end of start-up so that READY=1 covers every server added above it.
+    let watchdog_stop = CancellationToken::new();
+    let watchdog = notify::watchdog_period().map(|period| {
+        tokio::spawn(notify::watchdog(
+            store.clone(),
+            period,
+            watchdog_stop.clone(),
+        ))
+    });
     tracing::info!("siteboxd running");
+    notify::ready("serving");
+
     wait_for_signal().await?;
     tracing::info!(grace = ?config.daemon.shutdown_grace.get(), "shutting down");
+    notify::stopping("draining: running jobs get the shutdown grace period");
     shutdown.cancel();
     // The runner bounds its own drain by the grace period; this is the backstop.
     let backstop = config.daemon.shutdown_grace.get() + std::time::Duration::from_secs(5);
     if tokio::time::timeout(backstop, tasks.wait()).await.is_err() {
         tracing::error!("tasks did not stop in time; exiting anyway (leases make this safe)");
+    }
+    // The watchdog pings through the drain: a long drain is not a hang.
+    watchdog_stop.cancel();
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.await;
     }
     tracing::info!("siteboxd stopped");
     Ok(())

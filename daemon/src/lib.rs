@@ -6,5 +6,8 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod events;
+pub mod notify;
+pub mod privileges;
 pub mod queue;
+pub mod secret_key;
 pub mod store;

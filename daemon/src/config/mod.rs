@@ -152,12 +152,20 @@ pub enum LogFormat {
 pub struct DaemonConfig {
     /// How long running jobs may take to finish after SIGTERM before they are put back.
     pub shutdown_grace: ConfigDuration,
+    /// When started as root (outside systemd), the user to switch to before anything is
+    /// opened or bound. `siteboxd run` refuses to run as root without one.
+    pub user: Option<String>,
+    /// The key that encrypts credentials at rest, read when the systemd credential
+    /// `sitebox.key` is not there.
+    pub key_file: PathBuf,
 }
 
 impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             shutdown_grace: ConfigDuration::secs(10),
+            user: None,
+            key_file: PathBuf::from("/etc/sitebox/secret.key"),
         }
     }
 }
@@ -232,7 +240,33 @@ impl QueueSettings {
     }
 }
 
+/// A socket the daemon binds at start-up, as the config enables it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// What serves there (`web`, `radius-auth`, …).
+    pub name: &'static str,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The configured address.
+    pub address: std::net::SocketAddr,
+}
+
+/// A listener's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// A TCP listener: connections are accepted once it is bound.
+    Tcp,
+    /// A UDP socket.
+    Udp,
+}
+
 impl Config {
+    /// Every socket this config has the daemon bind before it reports READY=1. A server added
+    /// to the daemon adds its addresses here: the readiness test checks each of them.
+    pub fn listeners(&self) -> Vec<Listener> {
+        Vec::new()
+    }
+
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let source =
@@ -296,6 +330,18 @@ impl Config {
             (1..=10_000).contains(&self.store.group_commit_max),
             "store.group_commit_max",
             "must be between 1 and 10000",
+        );
+        check(
+            self.daemon.user.as_deref().is_none_or(|user| {
+                !user.is_empty() && user != "root" && !user.contains(['/', ':', ' '])
+            }),
+            "daemon.user",
+            "must be the name of an unprivileged user (e.g. `sitebox`), not root",
+        );
+        check(
+            !self.daemon.key_file.as_os_str().is_empty(),
+            "daemon.key_file",
+            "must not be empty",
         );
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
