@@ -65,6 +65,9 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
 fi
 export SITEBOX_PYTHON="$venv/bin/python"
 
+# The suite runs as root (CI containers); `siteboxd run` refuses root unless this says so.
+export SITEBOX_ALLOW_ROOT=1
+
 # Tests write screenshots and reports here.
 export SITEBOX_ARTIFACTS="$root/target/test-artifacts"
 mkdir -p "$SITEBOX_ARTIFACTS"

@@ -13,6 +13,7 @@ pub struct Siteboxd {
     binary: PathBuf,
     dir: PathBuf,
     config: PathBuf,
+    env: Vec<(String, String)>,
     log: Arc<(Mutex<Vec<String>>, Condvar)>,
 }
 
@@ -20,6 +21,17 @@ impl Siteboxd {
     /// Writes `config_toml` to `dir/sitebox.toml` and starts `siteboxd run` on it. The config
     /// must set `[store] data_dir` (use [`Siteboxd::base_config`]).
     pub fn start(binary: &Path, dir: &Path, config_toml: &str) -> Self {
+        Self::start_with_env(binary, dir, config_toml, &[])
+    }
+
+    /// [`Siteboxd::start`] with extra environment variables (e.g. `NOTIFY_SOCKET`), kept for
+    /// every restart.
+    pub fn start_with_env(
+        binary: &Path,
+        dir: &Path,
+        config_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let config = dir.join("sitebox.toml");
         std::fs::write(&config, config_toml).expect("write config");
         let mut daemon = Self {
@@ -27,6 +39,10 @@ impl Siteboxd {
             binary: binary.to_path_buf(),
             dir: dir.to_path_buf(),
             config,
+            env: env
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
             log: Arc::default(),
         };
         daemon.restart();
@@ -50,6 +66,9 @@ impl Siteboxd {
             .arg("run")
             .env("RUST_LOG_STYLE", "never")
             .env_remove("RUST_LOG")
+            // The tests run as root (CI containers); the daemon refuses root unless told.
+            .env("SITEBOX_ALLOW_ROOT", "1")
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
