@@ -20,6 +20,7 @@ debian_peers=(
   "/usr/lib/postgresql/15/bin/initdb postgresql"
   "chromium chromium"
   "systemd-analyze systemd"
+  "debootstrap debootstrap"
   "python3 python3"
   "pkg-config pkg-config"
 )

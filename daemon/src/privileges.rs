@@ -14,6 +14,15 @@ use std::ffi::CString;
 use anyhow::{Context as _, bail};
 use nix::unistd::{Gid, Uid, User};
 
+/// The umask every siteboxd process sets first (what the unit's `UMask=` says too): the
+/// database holds subscribers' data, so nothing it makes is readable by others.
+pub const UMASK: u32 = 0o027;
+
+/// Sets [`UMASK`]. Call before anything creates a file.
+pub fn set_umask() {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(UMASK));
+}
+
 /// The environment variable that lets `siteboxd run` run as root with no user to switch to.
 pub const ALLOW_ROOT_ENV: &str = "SITEBOX_ALLOW_ROOT";
 

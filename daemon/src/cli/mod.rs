@@ -87,6 +87,7 @@ pub fn main() -> ExitCode {
     // The daemon logs to stdout (journald captures it); CLI commands keep stdout for their
     // output and log to stderr.
     init_tracing(&config, matches!(cli.command, Command::Run));
+    privileges::set_umask();
     let user = cli.user.clone().or_else(|| config.daemon.user.clone());
     let user = user.as_deref();
     let result = match cli.command {

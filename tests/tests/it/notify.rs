@@ -403,8 +403,11 @@ fn started_as_root_the_daemon_switches_to_its_user_or_refuses() {
     );
     assert_eq!(ids("Gid:"), vec![gid; 4]);
     use std::os::unix::fs::MetadataExt as _;
-    let owner = std::fs::metadata(data.join("sitebox.db"))
-        .expect("database")
-        .uid();
-    assert_eq!(owner.to_string(), uid);
+    let meta = std::fs::metadata(data.join("sitebox.db")).expect("database");
+    assert_eq!(meta.uid().to_string(), uid);
+    assert_eq!(
+        meta.mode() & 0o777,
+        0o640,
+        "umask 0027: not readable by others"
+    );
 }
