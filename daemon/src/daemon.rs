@@ -11,12 +11,13 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::notify;
 use crate::queue::{self, Handlers, QueueRunner, RunnerSettings};
-use crate::secret_key::SecretKey;
+use crate::secrets::Secrets;
 use crate::store::{Opener, Store};
 
 /// Runs the daemon until a shutdown signal. `config` has been validated whole already;
-/// `secret_key` was read before the process left root (see [`crate::privileges`]).
-pub async fn run(config: Config, secret_key: Option<SecretKey>) -> anyhow::Result<()> {
+/// `secrets` (the credential key) was read before the process left root (see
+/// [`crate::privileges`]).
+pub async fn run(config: Config, secrets: Option<Secrets>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let clock: SharedClock = Arc::new(SystemClock);
@@ -33,8 +34,8 @@ pub async fn run(config: Config, secret_key: Option<SecretKey>) -> anyhow::Resul
         "store open"
     );
 
-    match &secret_key {
-        Some(key) => tracing::info!(source = %key.source().display(), "credential key loaded"),
+    match &secrets {
+        Some(_) => tracing::info!("credential key loaded"),
         None => tracing::info!(
             key_file = %config.daemon.key_file.display(),
             "no credential key (neither the systemd credential nor the key file exists)"

@@ -12,7 +12,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::{Config, ConfigError, DEV_CONFIG, LogFormat};
 use crate::privileges::{self, Role};
-use crate::secret_key::SecretKey;
+use crate::secrets::{CREDENTIAL_NAME, Secrets};
 use crate::store::{Opener, Store};
 
 /// Exit status for a bad config or command line (EX_USAGE).
@@ -150,9 +150,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run_daemon(config: Config, user: Option<&str>) -> anyhow::Result<()> {
     // Read while still root (the key file is root's, mode 0600), then leave root before the
     // runtime starts its threads and before anything is created or bound.
-    let secret_key = SecretKey::load(&config.daemon.key_file)?;
+    let secrets = load_secrets(&config)?;
     privileges::settle(user, Role::Daemon)?;
-    runtime()?.block_on(crate::daemon::run(config, secret_key))
+    runtime()?.block_on(crate::daemon::run(config, secrets))
+}
+
+/// The credential key: the systemd credential `sitebox.key`, else `[daemon] key_file`; `None`
+/// when neither exists (the Debian package makes the file at install).
+fn load_secrets(config: &Config) -> anyhow::Result<Option<Secrets>> {
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| PathBuf::from(dir).join(CREDENTIAL_NAME))
+        .is_some_and(|path| path.exists());
+    if !credential && !config.daemon.key_file.exists() {
+        return Ok(None);
+    }
+    Ok(Some(Secrets::load(&config.daemon.key_file, false)?))
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

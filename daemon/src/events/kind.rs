@@ -22,6 +22,12 @@ pub enum EventKind {
     ProvisioningSucceeded,
     ProvisioningFailed,
     RouterStatusChanged,
+    RouterAdded,
+    RouterUpdated,
+    PlanCreated,
+    PlanUpdated,
+    VouchersGenerated,
+    SubscriberMacBound,
     JobFailed,
     JobRetried,
     JobDiscarded,
@@ -55,7 +61,7 @@ impl Lane {
 
 impl EventKind {
     /// Every kind, for parsing stored names.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 25] = [
         EventKind::PaymentReceived,
         EventKind::PaymentApplied,
         EventKind::PaymentRejected,
@@ -72,6 +78,12 @@ impl EventKind {
         EventKind::ProvisioningSucceeded,
         EventKind::ProvisioningFailed,
         EventKind::RouterStatusChanged,
+        EventKind::RouterAdded,
+        EventKind::RouterUpdated,
+        EventKind::PlanCreated,
+        EventKind::PlanUpdated,
+        EventKind::VouchersGenerated,
+        EventKind::SubscriberMacBound,
         EventKind::JobFailed,
         EventKind::JobRetried,
         EventKind::JobDiscarded,
@@ -96,6 +108,12 @@ impl EventKind {
             EventKind::ProvisioningSucceeded => "ProvisioningSucceeded",
             EventKind::ProvisioningFailed => "ProvisioningFailed",
             EventKind::RouterStatusChanged => "RouterStatusChanged",
+            EventKind::RouterAdded => "RouterAdded",
+            EventKind::RouterUpdated => "RouterUpdated",
+            EventKind::PlanCreated => "PlanCreated",
+            EventKind::PlanUpdated => "PlanUpdated",
+            EventKind::VouchersGenerated => "VouchersGenerated",
+            EventKind::SubscriberMacBound => "SubscriberMacBound",
             EventKind::JobFailed => "JobFailed",
             EventKind::JobRetried => "JobRetried",
             EventKind::JobDiscarded => "JobDiscarded",

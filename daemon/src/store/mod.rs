@@ -9,9 +9,16 @@ mod error;
 pub mod jobs;
 mod migrations;
 pub mod outbox;
+pub mod payments;
 pub mod periodic;
+pub mod plans;
 mod readers;
+pub mod routers;
+pub mod sessions;
+pub mod subscribers;
+pub mod subscriptions;
 mod tx;
+pub mod vouchers;
 mod writer;
 
 use std::fs::File;

@@ -1,0 +1,195 @@
+//! Accounting sessions (RFC 2866): Start / Interim-Update / Stop and Accounting-On/Off,
+//! recorded idempotently, with usage charged to the session's subscription and limits enforced.
+
+use serde::Serialize;
+
+use super::DomainError;
+use super::expiry;
+use super::routers::RouterId;
+use super::subscribers::SubscriberId;
+use super::subscriptions::SubscriptionId;
+use crate::clock::Timestamp;
+use crate::events::{Actor, EventKind, NewEvent};
+use crate::store::{Tx, sessions as sql, subscribers, subscriptions};
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    /// Row id.
+    pub id: i64,
+    /// The NAS.
+    pub router_id: RouterId,
+    /// Acct-Session-Id (unique per router).
+    pub acct_session_id: String,
+    /// Whose, when known.
+    pub subscriber_id: Option<SubscriberId>,
+    /// The subscription it is charged to.
+    pub subscription_id: Option<SubscriptionId>,
+    /// User-Name.
+    pub username: String,
+    /// Calling-Station-Id.
+    pub mac: Option<String>,
+    /// Framed-IP-Address.
+    pub framed_ip: Option<String>,
+    /// NAS-Port-Id.
+    pub nas_port_id: Option<String>,
+    /// `open` or `closed`.
+    pub state: String,
+    /// First seen.
+    pub started_at: Timestamp,
+    /// Last accounting packet.
+    pub updated_at: Timestamp,
+    /// Stop time.
+    pub stopped_at: Option<Timestamp>,
+    /// Acct-Session-Time.
+    pub session_time_s: i64,
+    /// Bytes from the client.
+    pub input_octets: i64,
+    /// Bytes to the client.
+    pub output_octets: i64,
+    /// Acct-Terminate-Cause.
+    pub terminate_cause: Option<u32>,
+}
+
+/// Acct-Status-Type, as the domain needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Start.
+    Start,
+    /// Interim-Update.
+    Interim,
+    /// Stop, with its Acct-Terminate-Cause.
+    Stop(Option<u32>),
+    /// Accounting-On or -Off: the NAS (re)started; all its sessions are gone.
+    NasRestart,
+}
+
+/// One accounting record from a known router.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The router it came from.
+    pub router_id: RouterId,
+    /// What it reports.
+    pub status: Status,
+    /// Acct-Session-Id.
+    pub acct_session_id: String,
+    /// User-Name.
+    pub username: String,
+    /// Calling-Station-Id, normalized.
+    pub mac: Option<String>,
+    /// Framed-IP-Address.
+    pub framed_ip: Option<String>,
+    /// NAS-Port-Id.
+    pub nas_port_id: Option<String>,
+    /// Acct-Session-Time.
+    pub session_time_s: i64,
+    /// Bytes from the client (gigawords folded in).
+    pub input_octets: i64,
+    /// Bytes to the client.
+    pub output_octets: i64,
+}
+
+/// Acct-Terminate-Cause NAS-Reboot.
+const NAS_REBOOT: u32 = 11;
+
+/// Records `record` durably (idempotent: a resent record changes nothing twice).
+pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), DomainError> {
+    if record.status == Status::NasRestart {
+        for open in sql::open_for_router(tx, record.router_id)? {
+            sql::update(
+                tx,
+                open.id,
+                open.session_time_s,
+                open.input_octets,
+                open.output_octets,
+                now,
+                Some(Some(NAS_REBOOT)),
+            )?;
+            emit(tx, now, EventKind::SessionStopped, &open, Some(NAS_REBOOT))?;
+        }
+        return Ok(());
+    }
+    let existing = sql::get(tx, record.router_id, &record.acct_session_id)?;
+    let session = match existing {
+        Some(session) => session,
+        None => {
+            let subscriber = subscribers::by_username(tx, &record.username)?;
+            let subscription = match &subscriber {
+                Some(s) => subscriptions::current(tx, s.id)?.filter(|sub| sub.state == "active"),
+                None => None,
+            };
+            let mut session = Session {
+                id: 0,
+                router_id: record.router_id,
+                acct_session_id: record.acct_session_id.clone(),
+                subscriber_id: subscriber.map(|s| s.id),
+                subscription_id: subscription.map(|s| s.id),
+                username: record.username.clone(),
+                mac: record.mac.clone(),
+                framed_ip: record.framed_ip.clone(),
+                nas_port_id: record.nas_port_id.clone(),
+                state: "open".into(),
+                started_at: now,
+                updated_at: now,
+                stopped_at: None,
+                session_time_s: 0,
+                input_octets: 0,
+                output_octets: 0,
+                terminate_cause: None,
+            };
+            session.id = sql::insert(tx, &session)?;
+            emit(tx, now, EventKind::SessionStarted, &session, None)?;
+            session
+        }
+    };
+    if session.state == "closed" {
+        // A late or resent record for a session already stopped: it was counted.
+        return Ok(());
+    }
+    let seconds = record.session_time_s.max(session.session_time_s);
+    let input = record.input_octets.max(session.input_octets);
+    let output = record.output_octets.max(session.output_octets);
+    let delta_seconds = seconds - session.session_time_s;
+    let delta_bytes = (input + output) - (session.input_octets + session.output_octets);
+    let stop = match record.status {
+        Status::Stop(cause) => Some(cause),
+        _ => None,
+    };
+    if record.status != Status::Start || delta_seconds > 0 || delta_bytes > 0 {
+        sql::update(tx, session.id, seconds, input, output, now, stop)?;
+    }
+    if let Some(subscription) = session.subscription_id
+        && (delta_seconds > 0 || delta_bytes > 0)
+    {
+        subscriptions::add_usage(tx, subscription, delta_seconds, delta_bytes)?;
+        expiry::enforce_limits(tx, now, subscription)?;
+    }
+    let updated = sql::by_id(tx, session.id)?.unwrap_or(session);
+    match record.status {
+        Status::Stop(cause) => emit(tx, now, EventKind::SessionStopped, &updated, cause)?,
+        Status::Interim => emit(tx, now, EventKind::SessionUpdated, &updated, None)?,
+        Status::Start | Status::NasRestart => {}
+    }
+    Ok(())
+}
+
+fn emit(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    kind: EventKind,
+    session: &Session,
+    cause: Option<u32>,
+) -> Result<(), DomainError> {
+    tx.emit(
+        now,
+        &Actor::System,
+        NewEvent::new(kind, format!("session:{}", session.id), serde_json::json!({
+            "session_id": session.id, "router_id": session.router_id, "acct_session_id": session.acct_session_id,
+            "username": session.username, "mac": session.mac, "framed_ip": session.framed_ip,
+            "subscriber_id": session.subscriber_id, "session_time_s": session.session_time_s,
+            "input_octets": session.input_octets, "output_octets": session.output_octets,
+            "terminate_cause": cause,
+        })),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Subscribers: hotspot or PPPoE accounts, with their credentials sealed at rest and the MACs
+//! they are bound to.
+
+use serde::Serialize;
+
+use super::DomainError;
+use super::error::ensure;
+use super::mac;
+use crate::clock::Timestamp;
+use crate::events::{Actor, EventKind, NewEvent};
+use crate::secrets::{Field, Secrets};
+use crate::store::{Tx, subscribers as sql};
+
+/// A subscriber's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct SubscriberId(pub i64);
+
+/// A subscriber as stored (no credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscriber {
+    /// Id.
+    pub id: SubscriberId,
+    /// Login name (a MAC for MAC-auth accounts, the code for voucher accounts).
+    pub username: String,
+    /// `hotspot` or `pppoe`.
+    pub kind: String,
+    /// Logs in by MAC.
+    pub mac_auth: bool,
+    /// Phone number, if known.
+    pub phone: Option<String>,
+    /// `active`, `suspended` or `deleted`.
+    pub state: String,
+    /// Bound MACs.
+    pub macs: Vec<String>,
+}
+
+/// A subscriber to create.
+#[derive(Clone, Default)]
+pub struct NewSubscriber {
+    /// Login name.
+    pub username: String,
+    /// `hotspot` or `pppoe`.
+    pub kind: String,
+    /// Cleartext password (CHAP needs it).
+    pub password: Option<String>,
+    /// NT hash, when only that is known (PPPoE accounts imported from elsewhere).
+    pub nt_hash: Option<[u8; 16]>,
+    /// Logs in by MAC: the username must be a MAC.
+    pub mac_auth: bool,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// MACs to bind now.
+    pub macs: Vec<String>,
+}
+
+impl std::fmt::Debug for NewSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSubscriber")
+            .field("username", &self.username)
+            .field("kind", &self.kind)
+            .field("mac_auth", &self.mac_auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a login is checked against.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoredCredential {
+    /// The cleartext password.
+    Password(String),
+    /// The NT hash only.
+    NtHash([u8; 16]),
+    /// MAC-auth: no password.
+    MacAuth,
+}
+
+impl std::fmt::Debug for StoredCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoredCredential::Password(_) => "Password(<redacted>)",
+            StoredCredential::NtHash(_) => "NtHash(<redacted>)",
+            StoredCredential::MacAuth => "MacAuth",
+        })
+    }
+}
+
+/// `254712345678` → `2547*****678`: enough for a technician to recognise, not to call.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let (head, tail) = (4, 3);
+    let middle = chars.len() - head - tail;
+    format!(
+        "{}{}{}",
+        chars[..head].iter().collect::<String>(),
+        "*".repeat(middle),
+        chars[chars.len() - tail..].iter().collect::<String>()
+    )
+}
+
+/// Creates a subscriber; its credentials are sealed, its MACs normalized and bound.
+pub fn create(
+    tx: &mut Tx<'_>,
+    secrets: &Secrets,
+    actor: &Actor,
+    now: Timestamp,
+    new: NewSubscriber,
+) -> Result<Subscriber, DomainError> {
+    let mut new = new;
+    if new.mac_auth {
+        new.username = mac::normalize(&new.username).ok_or_else(|| {
+            DomainError::Invalid(format!(
+                "`{}` is not a MAC address (MAC-auth accounts log in by MAC)",
+                new.username
+            ))
+        })?;
+    }
+    ensure(
+        !new.username.is_empty()
+            && new.username.len() <= 64
+            && !new.username.chars().any(char::is_whitespace),
+        || "username must be 1-64 characters without spaces".into(),
+    )?;
+    ensure(matches!(new.kind.as_str(), "hotspot" | "pppoe"), || {
+        format!("kind `{}`: hotspot or pppoe", new.kind)
+    })?;
+    ensure(
+        new.mac_auth || new.password.is_some() || new.nt_hash.is_some(),
+        || "a password is needed (or --mac-auth)".into(),
+    )?;
+    let macs: Vec<String> = new
+        .macs
+        .iter()
+        .map(|m| {
+            mac::normalize(m)
+                .ok_or_else(|| DomainError::Invalid(format!("`{m}` is not a MAC address")))
+        })
+        .collect::<Result<_, _>>()?;
+    if sql::by_username(tx, &new.username)?.is_some() {
+        return Err(DomainError::Exists(format!(
+            "subscriber `{}`",
+            new.username
+        )));
+    }
+    let password = match &new.password {
+        Some(password) => Some(secrets.seal(Field::SubscriberPassword, password.as_bytes())?),
+        None => None,
+    };
+    let nt_hash = match &new.nt_hash {
+        Some(hash) => Some(secrets.seal(Field::SubscriberNtHash, hash)?),
+        None => None,
+    };
+    let id = sql::insert(tx, &new, password.as_deref(), nt_hash.as_deref(), now)?;
+    for mac in &macs {
+        sql::bind_mac(tx, id, mac, now)?;
+    }
+    let stored =
+        sql::get(tx, id)?.ok_or_else(|| DomainError::NotFound(format!("subscriber {}", id.0)))?;
+    tx.emit(
+        now,
+        actor,
+        NewEvent::new(
+            EventKind::SubscriberCreated,
+            format!("subscriber:{}", stored.username),
+            public(&stored),
+        ),
+    )?;
+    Ok(stored)
+}
+
+/// What events say of a subscriber: no credentials, the phone masked.
+pub fn public(subscriber: &Subscriber) -> serde_json::Value {
+    serde_json::json!({
+        "id": subscriber.id,
+        "username": subscriber.username,
+        "kind": subscriber.kind,
+        "mac_auth": subscriber.mac_auth,
+        "phone": subscriber.phone.as_deref().map(mask_phone),
+        "state": subscriber.state,
+        "macs": subscriber.macs,
+    })
+}
+
+/// Suspends (`active = false`) or reinstates a subscriber.
+pub fn set_active(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    username: &str,
+    active: bool,
+) -> Result<Subscriber, DomainError> {
+    let subscriber = sql::by_username(tx, username)?
+        .ok_or_else(|| DomainError::NotFound(format!("subscriber `{username}`")))?;
+    sql::set_state(
+        tx,
+        subscriber.id,
+        if active { "active" } else { "suspended" },
+        now,
+    )?;
+    let stored = sql::get(tx, subscriber.id)?
+        .ok_or_else(|| DomainError::NotFound(format!("subscriber `{username}`")))?;
+    tx.emit(
+        now,
+        actor,
+        NewEvent::new(
+            EventKind::SubscriberUpdated,
+            format!("subscriber:{username}"),
+            public(&stored),
+        ),
+    )?;
+    Ok(stored)
+}
+
+/// Binds `mac` to the subscriber (MAC binding on first login).
+pub fn bind_mac(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    subscriber: &Subscriber,
+    mac: &str,
+) -> Result<(), DomainError> {
+    sql::bind_mac(tx, subscriber.id, mac, now)?;
+    tx.emit(
+        now,
+        &Actor::System,
+        NewEvent::new(
+            EventKind::SubscriberMacBound,
+            format!("subscriber:{}", subscriber.username),
+            serde_json::json!({ "username": subscriber.username, "mac": mac }),
+        ),
+    )?;
+    Ok(())
+}
+
+/// The subscriber named `username` and what its login is checked against.
+pub fn credential(
+    conn: &rusqlite::Connection,
+    secrets: &Secrets,
+    username: &str,
+) -> Result<Option<(Subscriber, StoredCredential)>, DomainError> {
+    let Some((subscriber, password, nt_hash)) = sql::with_credentials(conn, username)? else {
+        return Ok(None);
+    };
+    let credential = if subscriber.mac_auth {
+        StoredCredential::MacAuth
+    } else if let Some(sealed) = password {
+        StoredCredential::Password(secrets.open_text(Field::SubscriberPassword, &sealed)?)
+    } else if let Some(sealed) = nt_hash {
+        let bytes = secrets.open(Field::SubscriberNtHash, &sealed)?;
+        StoredCredential::NtHash(bytes.try_into().map_err(|_| {
+            DomainError::Invalid(format!(
+                "subscriber `{username}`: stored NT hash is not 16 bytes"
+            ))
+        })?)
+    } else {
+        return Ok(None);
+    };
+    Ok(Some((subscriber, credential)))
+}
