@@ -199,7 +199,8 @@ wait "$listener_pid" || true
 listener_pid=
 umount "$chroot_dir/run/notify"
 grep -q STOPPING=1 "$work/notify.log" || fail "no STOPPING=1"
-pass "run as root in the root: switched to sitebox, READY=1, database sitebox:sitebox 0640, backup while running, STOPPING=1 on SIGTERM"
+grep -q "credential key loaded" "$work/daemon.log" || fail "the key was not read before leaving root: $(cat "$work/daemon.log")"
+pass "run as root in the root: key read, switched to sitebox, READY=1, database sitebox:sitebox 0640, backup while running, STOPPING=1 on SIGTERM"
 
 # Reinstalling (the upgrade path) keeps the key and the data.
 in_root dpkg --install /tmp/sitebox.deb >"$work/upgrade.log" 2>&1 \
