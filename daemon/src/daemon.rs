@@ -18,6 +18,9 @@ use crate::store::{Opener, Store};
 /// `secrets` (the credential key) was read before the process left root (see
 /// [`crate::privileges`]).
 pub async fn run(config: Config, secrets: Option<Secrets>) -> anyhow::Result<()> {
+    // First: a SIGTERM that arrives during start-up, or just after READY=1, must start the
+    // drain, not kill the process with the default action.
+    let signals = Signals::install()?;
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let clock: SharedClock = Arc::new(SystemClock);
@@ -73,7 +76,7 @@ pub async fn run(config: Config, secrets: Option<Secrets>) -> anyhow::Result<()>
     tracing::info!("siteboxd running");
     notify::ready("serving");
 
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!(grace = ?config.daemon.shutdown_grace.get(), "shutting down");
     notify::stopping("draining: running jobs get the shutdown grace period");
     shutdown.cancel();
@@ -91,13 +94,25 @@ pub async fn run(config: Config, secrets: Option<Secrets>) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
+/// SIGTERM and SIGINT, caught from the start of the daemon's life.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM"),
+            _ = self.int.recv() => tracing::info!("SIGINT"),
+        }
+    }
 }

@@ -137,7 +137,7 @@ fn ready_comes_once_the_store_is_open_and_every_listener_is_bound_and_stopping_a
         }
     }
     assert!(ready.lines().any(|l| l.starts_with("STATUS=")), "{ready:?}");
-    assert_eq!(daemon.count_log("siteboxd running"), 1, "{}", daemon.log());
+    daemon.wait_for_log("siteboxd running", Duration::from_secs(2));
 
     let started = Instant::now();
     let status = daemon.stop();
@@ -370,11 +370,13 @@ fn started_as_root_the_daemon_switches_to_its_user_or_refuses() {
     std::fs::write(&config_path, &as_nobody).expect("config");
     let child = run(&as_nobody, false)
         .env("NOTIFY_SOCKET", &notify.path)
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start");
     let ready = notify.recv(Duration::from_secs(30));
+    // SIGTERM right after READY=1 (as systemd may send it): the drain must run, not the
+    // default action.
     let pid = child.id();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let _ = nix::sys::signal::kill(
@@ -382,7 +384,11 @@ fn started_as_root_the_daemon_switches_to_its_user_or_refuses() {
         nix::sys::signal::Signal::SIGTERM,
     );
     let output = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(ready.is_some_and(|m| m.contains("READY=1")), "{stderr}");
     assert!(output.status.success(), "{stderr}");
     let ids = |key: &str| -> Vec<String> {
