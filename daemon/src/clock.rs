@@ -53,6 +53,21 @@ impl std::fmt::Display for Timestamp {
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// The current wall-clock time.
     fn now(&self) -> Timestamp;
+
+    /// How many times faster than real time this clock runs (1 except in scenario runs).
+    fn speed(&self) -> f64 {
+        1.0
+    }
+
+    /// The real time to wait for `span` of this clock's time to pass.
+    fn to_real(&self, span: Duration) -> Duration {
+        span.div_f64(self.speed())
+    }
+
+    /// How much of this clock's time passes in `real` real time.
+    fn to_clock(&self, real: Duration) -> Duration {
+        real.mul_f64(self.speed())
+    }
 }
 
 /// The system's wall clock.
@@ -65,6 +80,37 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
         Timestamp(i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// A clock that starts at the real time and runs `speed` times faster: a scenario replays a
+/// site's day in minutes. Never used in production (speed 1 is the [`SystemClock`]).
+#[derive(Debug, Clone)]
+pub struct ScaledClock {
+    origin: Timestamp,
+    started: std::time::Instant,
+    speed: f64,
+}
+
+impl ScaledClock {
+    /// A clock at the current time, running `speed` times faster from now on.
+    pub fn new(speed: f64) -> Self {
+        Self {
+            origin: SystemClock.now(),
+            started: std::time::Instant::now(),
+            speed: speed.max(1.0),
+        }
+    }
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Timestamp {
+        self.origin
+            .after(self.started.elapsed().mul_f64(self.speed))
+    }
+
+    fn speed(&self) -> f64 {
+        self.speed
     }
 }
 
@@ -108,5 +154,31 @@ impl rusqlite::ToSql for Timestamp {
 impl rusqlite::types::FromSql for Timestamp {
     fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         value.as_i64().map(Timestamp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scaled_clock_runs_faster_and_converts_waits() {
+        let clock = ScaledClock::new(3600.0);
+        let start = clock.now();
+        std::thread::sleep(Duration::from_millis(20));
+        let passed = clock.now().since(start);
+        assert!(passed >= Duration::from_secs(60), "{passed:?}");
+        assert_eq!(
+            clock.to_real(Duration::from_secs(3600)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            clock.to_clock(Duration::from_secs(1)),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            SystemClock.to_real(Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
     }
 }

@@ -49,12 +49,41 @@ impl Siteboxd {
         daemon
     }
 
-    /// `[site]` and `[store]` sections for a daemon whose data lives in `dir`.
+    /// `[site]`, `[store]`, `[secrets]` and `[radius]` sections for a daemon whose data lives
+    /// in `dir`, with RADIUS on free loopback ports (see [`Siteboxd::radius_ports`]).
     pub fn base_config(dir: &Path) -> String {
+        let (auth, acct) = (crate::ports::free_udp_port(), crate::ports::free_udp_port());
         format!(
-            "[site]\ntenant = \"test-tenant\"\nsite = \"test-site\"\n\n[store]\ndata_dir = \"{}\"\nsynchronous = \"full\"\n\n[log]\nlevel = \"info,sitebox=debug\"\n",
-            dir.join("data").display()
+            "[site]\ntenant = \"test-tenant\"\nsite = \"test-site\"\nname = \"Test site\"\n\n\
+             [store]\ndata_dir = \"{data}\"\nsynchronous = \"full\"\n\n\
+             [secrets]\nkey_file = \"{key}\"\ncreate_if_missing = true\n\n\
+             [radius]\nauth_listen = \"127.0.0.1:{auth}\"\nacct_listen = \"127.0.0.1:{acct}\"\ncoa_source = \"127.0.0.1\"\n\n\
+             [log]\nlevel = \"info,sitebox=debug\"\n",
+            data = dir.join("data").display(),
+            key = dir.join("secret.key").display(),
         )
+    }
+
+    /// The RADIUS authentication and accounting ports of the config.
+    pub fn radius_ports(&self) -> (u16, u16) {
+        let config = std::fs::read_to_string(&self.config).expect("read config");
+        let port = |key: &str| -> u16 {
+            config
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_start_matches('=')
+                        .trim()
+                        .trim_matches('"')
+                        .rsplit(':')
+                        .next()
+                        .map(str::to_string)
+                })
+                .and_then(|port| port.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in the config"))
+        };
+        (port("auth_listen"), port("acct_listen"))
     }
 
     /// Starts the daemon again on the same config and data (after a kill or stop).

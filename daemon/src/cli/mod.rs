@@ -1,18 +1,26 @@
 //! The `siteboxd` command line: the daemon (`run`) and the operator's commands, in one binary.
 
 mod backup;
+mod context;
 mod output;
+mod payments;
+mod plans;
 mod queue;
+mod routers;
+mod sessions;
+mod subscribers;
+mod vouchers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::{Config, ConfigError, DEV_CONFIG, LogFormat};
 use crate::privileges::{self, Role};
-use crate::secrets::{CREDENTIAL_NAME, Secrets};
+use crate::secrets::Secrets;
 use crate::store::{Opener, Store};
 
 /// Exit status for a bad config or command line (EX_USAGE).
@@ -60,6 +68,24 @@ pub enum Command {
         /// A file written by `siteboxd backup`.
         file: PathBuf,
     },
+    /// The site's routers.
+    #[command(subcommand)]
+    Routers(routers::RoutersCommand),
+    /// Plans for sale.
+    #[command(subcommand)]
+    Plans(plans::PlansCommand),
+    /// Subscriber accounts.
+    #[command(subcommand)]
+    Subscribers(subscribers::SubscribersCommand),
+    /// Voucher batches.
+    #[command(subcommand)]
+    Vouchers(vouchers::VouchersCommand),
+    /// Payments (M-Pesa and cash).
+    #[command(subcommand)]
+    Payments(payments::PaymentsCommand),
+    /// Accounting sessions.
+    #[command(subcommand)]
+    Sessions(sessions::SessionsCommand),
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit status.
@@ -101,6 +127,24 @@ pub fn main() -> ExitCode {
         Command::Migrate => privileges::settle(user, Role::Tool).and_then(|()| migrate(&config)),
         Command::Queue(command) => {
             privileges::settle(user, Role::Tool).and_then(|()| queue::run(&config, command))
+        }
+        // The domain commands read the key (root's, 0600) before they switch.
+        Command::Routers(command) => {
+            context::Context::open(&config, user).and_then(|ctx| routers::run(&ctx, command))
+        }
+        Command::Plans(command) => {
+            context::Context::open(&config, user).and_then(|ctx| plans::run(&ctx, command))
+        }
+        Command::Subscribers(command) => {
+            context::Context::open(&config, user).and_then(|ctx| subscribers::run(&ctx, command))
+        }
+        Command::Vouchers(command) => context::Context::open(&config, user)
+            .and_then(|ctx| vouchers::run(&ctx, &config.site.name, command)),
+        Command::Payments(command) => {
+            context::Context::open(&config, user).and_then(|ctx| payments::run(&ctx, command))
+        }
+        Command::Sessions(command) => {
+            context::Context::open(&config, user).and_then(|ctx| sessions::run(&ctx, command))
         }
         Command::CheckConfig | Command::PrintDefaultConfig => Ok(()),
     };
@@ -155,16 +199,11 @@ fn run_daemon(config: Config, user: Option<&str>) -> anyhow::Result<()> {
     runtime()?.block_on(crate::daemon::run(config, secrets))
 }
 
-/// The credential key: the systemd credential `sitebox.key`, else `[daemon] key_file`; `None`
-/// when neither exists (the Debian package makes the file at install).
-fn load_secrets(config: &Config) -> anyhow::Result<Option<Secrets>> {
-    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
-        .map(|dir| PathBuf::from(dir).join(CREDENTIAL_NAME))
-        .is_some_and(|path| path.exists());
-    if !credential && !config.daemon.key_file.exists() {
-        return Ok(None);
-    }
-    Ok(Some(Secrets::load(&config.daemon.key_file, false)?))
+/// The credential key (the systemd credential `sitebox.key`, else `[secrets] key_file`), read
+/// while the process may still be root: the file is root's, mode 0600.
+pub(crate) fn load_secrets(config: &Config) -> anyhow::Result<Secrets> {
+    Secrets::load(&config.secrets.key_file, config.secrets.create_if_missing)
+        .context("reading the secrets key")
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

@@ -39,6 +39,91 @@ pub struct Config {
     /// The durable job queue.
     #[serde(default)]
     pub queue: QueueConfig,
+    /// The key that seals credentials at rest.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+    /// The RADIUS server.
+    #[serde(default)]
+    pub radius: RadiusConfig,
+    /// Ending subscriptions and cutting their sessions off.
+    #[serde(default)]
+    pub expiry: ExpiryConfig,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// 32-byte key (raw or 64 hex digits). The systemd credential `sitebox.key` wins when set.
+    pub key_file: PathBuf,
+    /// Create the key file with a new random key when it is missing (development only: a lost
+    /// key makes every stored password unreadable).
+    pub create_if_missing: bool,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            key_file: PathBuf::from("/etc/sitebox/secret.key"),
+            create_if_missing: false,
+        }
+    }
+}
+
+/// `[radius]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RadiusConfig {
+    /// Serve RADIUS at all.
+    pub enabled: bool,
+    /// Access-Request port.
+    pub auth_listen: std::net::SocketAddr,
+    /// Accounting-Request port.
+    pub acct_listen: std::net::SocketAddr,
+    /// Source address of Disconnect/CoA requests: the router checks it against its `/radius`
+    /// entry, so on a multi-homed box set the LAN address.
+    pub coa_source: std::net::IpAddr,
+    /// Requests handled at once.
+    pub max_in_flight: u32,
+    /// Longest wait for the database before a request is dropped (the router retries).
+    pub request_timeout: ConfigDuration,
+    /// How often rejected logins are summed up into one AuthRejected event.
+    pub reject_summary_every: ConfigDuration,
+}
+
+impl Default for RadiusConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            auth_listen: std::net::SocketAddr::from(([0, 0, 0, 0], 1812)),
+            acct_listen: std::net::SocketAddr::from(([0, 0, 0, 0], 1813)),
+            coa_source: std::net::IpAddr::from([0, 0, 0, 0]),
+            max_in_flight: 256,
+            request_timeout: ConfigDuration::secs(5),
+            reject_summary_every: ConfigDuration::secs(60),
+        }
+    }
+}
+
+/// `[expiry]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExpiryConfig {
+    /// How often subscriptions past their expiry are looked for (each also has its own job at
+    /// its instant).
+    pub sweep_every: ConfigDuration,
+    /// How long after a Disconnect-Request the session must be gone before it is kicked through
+    /// the RouterOS API.
+    pub verify_after: ConfigDuration,
+}
+
+impl Default for ExpiryConfig {
+    fn default() -> Self {
+        Self {
+            sweep_every: ConfigDuration::secs(60),
+            verify_after: ConfigDuration::secs(30),
+        }
+    }
 }
 
 /// `[site]`: the tenant (ISP) and site this box serves.
@@ -155,9 +240,8 @@ pub struct DaemonConfig {
     /// When started as root (outside systemd), the user to switch to before anything is
     /// opened or bound. `siteboxd run` refuses to run as root without one.
     pub user: Option<String>,
-    /// The key that encrypts credentials at rest, read when the systemd credential
-    /// `sitebox.key` is not there.
-    pub key_file: PathBuf,
+    /// Scenario runs only: the daemon's clock runs this many times faster than real time.
+    pub clock_speed: f64,
 }
 
 impl Default for DaemonConfig {
@@ -165,7 +249,7 @@ impl Default for DaemonConfig {
         Self {
             shutdown_grace: ConfigDuration::secs(10),
             user: None,
-            key_file: PathBuf::from("/etc/sitebox/secret.key"),
+            clock_speed: 1.0,
         }
     }
 }
@@ -264,7 +348,20 @@ impl Config {
     /// Every socket this config has the daemon bind before it reports READY=1. A server added
     /// to the daemon adds its addresses here: the readiness test checks each of them.
     pub fn listeners(&self) -> Vec<Listener> {
-        Vec::new()
+        let mut listeners = Vec::new();
+        if self.radius.enabled {
+            listeners.push(Listener {
+                name: "radius-auth",
+                protocol: Protocol::Udp,
+                address: self.radius.auth_listen,
+            });
+            listeners.push(Listener {
+                name: "radius-acct",
+                protocol: Protocol::Udp,
+                address: self.radius.acct_listen,
+            });
+        }
+        listeners
     }
 
     /// Reads and validates the file at `path`.
@@ -339,11 +436,6 @@ impl Config {
             "must be the name of an unprivileged user (e.g. `sitebox`), not root",
         );
         check(
-            !self.daemon.key_file.as_os_str().is_empty(),
-            "daemon.key_file",
-            "must not be empty",
-        );
-        check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),
             "log.level",
             "is not a valid filter (e.g. `info` or `info,sitebox::queue=debug`)",
@@ -373,6 +465,47 @@ impl Config {
             !queue.prune_every.get().is_zero(),
             "queue.prune_every",
             "must be more than 0",
+        );
+        check(
+            (1.0..=100_000.0).contains(&self.daemon.clock_speed),
+            "daemon.clock_speed",
+            "must be between 1 and 100000 (1 outside scenario runs)",
+        );
+        check(
+            !self.secrets.key_file.as_os_str().is_empty(),
+            "secrets.key_file",
+            "must not be empty",
+        );
+        let radius = &self.radius;
+        check(
+            !radius.enabled || radius.auth_listen != radius.acct_listen,
+            "radius.acct_listen",
+            "must differ from radius.auth_listen",
+        );
+        check(
+            (1..=65_536).contains(&radius.max_in_flight),
+            "radius.max_in_flight",
+            "must be between 1 and 65536",
+        );
+        check(
+            !radius.request_timeout.get().is_zero(),
+            "radius.request_timeout",
+            "must be more than 0",
+        );
+        check(
+            radius.reject_summary_every.get().as_secs() >= 1,
+            "radius.reject_summary_every",
+            "must be at least 1s",
+        );
+        check(
+            self.expiry.sweep_every.get().as_secs() >= 1,
+            "expiry.sweep_every",
+            "must be at least 1s",
+        );
+        check(
+            self.expiry.verify_after.get().as_secs() >= 1,
+            "expiry.verify_after",
+            "must be at least 1s",
         );
         for (name, settings) in &queue.queues {
             if !QUEUE_NAMES.contains(&name.as_str()) {

@@ -193,3 +193,32 @@ fn emit(
     )?;
     Ok(())
 }
+
+/// Acct-Terminate-Cause Admin-Reset.
+const ADMIN_RESET: u32 = 6;
+
+/// Closes session `id` as gone from its router (kicked, or found missing), when still open.
+pub fn close_gone(tx: &mut Tx<'_>, now: Timestamp, id: i64) -> Result<(), DomainError> {
+    let Some(session) = sql::by_id(tx, id)? else {
+        return Ok(());
+    };
+    if session.state == "open" {
+        sql::update(
+            tx,
+            id,
+            session.session_time_s,
+            session.input_octets,
+            session.output_octets,
+            now,
+            Some(Some(ADMIN_RESET)),
+        )?;
+        emit(
+            tx,
+            now,
+            EventKind::SessionStopped,
+            &session,
+            Some(ADMIN_RESET),
+        )?;
+    }
+    Ok(())
+}

@@ -28,7 +28,8 @@ pub enum Proof {
 pub struct Facts<'a> {
     /// The subscriber.
     pub subscriber: &'a Subscriber,
-    /// Its current subscription (active, else the next queued).
+    /// Its current subscription (active, else the next queued), or when it has none its most
+    /// recent one (to say why it ended).
     pub subscription: Option<&'a Subscription>,
     /// That subscription's plan.
     pub plan: Option<&'a Plan>,
@@ -146,11 +147,25 @@ pub fn decide(proof: Proof, facts: Option<Facts<'_>>) -> Verdict {
             "No active plan: buy a plan or enter a voucher",
         );
     };
-    if subscription.state != "active" {
-        return reject(
-            Reason::NoPlan,
-            "No active plan: buy a plan or enter a voucher",
-        );
+    match subscription.state.as_str() {
+        "active" => {}
+        // The last plan ended: say how, so the customer knows what to buy.
+        "expired" => {
+            return reject(
+                Reason::Expired,
+                "Your plan has expired: buy a new one to continue",
+            );
+        }
+        "exhausted" if subscription.data_left() == Some(0) => {
+            return reject(Reason::DataUsedUp, "Your plan's data is used up");
+        }
+        "exhausted" => return reject(Reason::TimeUsedUp, "Your plan's time is used up"),
+        _ => {
+            return reject(
+                Reason::NoPlan,
+                "No active plan: buy a plan or enter a voucher",
+            );
+        }
     }
     let Some(expires_at) = subscription.expires_at.filter(|at| *at > facts.now) else {
         return reject(

@@ -305,6 +305,49 @@ fn every_reject_reason_comes_with_a_message() {
             ),
         ),
     ];
+    let ended = |state: &str, used_bytes: i64| Subscription {
+        state: state.into(),
+        ..subscription(HOUR, 0, used_bytes)
+    };
+    let cases = [
+        cases,
+        vec![
+            (
+                Reason::Expired,
+                decide(
+                    Proof::Verified,
+                    &who,
+                    Some(&ended("expired", 0)),
+                    &p,
+                    &[],
+                    MAC,
+                ),
+            ),
+            (
+                Reason::DataUsedUp,
+                decide(
+                    Proof::Verified,
+                    &who,
+                    Some(&ended("exhausted", 6 * 1024 * 1024 * 1024)),
+                    &p,
+                    &[],
+                    MAC,
+                ),
+            ),
+            (
+                Reason::NoPlan,
+                decide(
+                    Proof::Verified,
+                    &who,
+                    Some(&ended("cancelled", 0)),
+                    &p,
+                    &[],
+                    MAC,
+                ),
+            ),
+        ],
+    ]
+    .concat();
     for (want, verdict) in cases {
         let (got, message) = reason(verdict);
         assert_eq!(got, want);

@@ -66,7 +66,9 @@ pub(crate) async fn schedule(
     loop {
         let now = clock.now();
         let wait = match enqueue_due(store, &jobs, now).await {
-            Ok(next) => next.since(now).max(Duration::from_millis(10)),
+            Ok(next) => clock
+                .to_real(next.since(now))
+                .max(Duration::from_millis(10)),
             Err(err) => {
                 tracing::error!(error = %err, "could not enqueue periodic jobs");
                 Duration::from_secs(5)

@@ -234,7 +234,7 @@ impl Dispatcher {
     /// Claims up to `free` jobs; when fewer are due, also says how long until the next one is.
     async fn claim(&self, free: u32) -> Result<(Vec<ClaimedJob>, Option<Duration>), StoreError> {
         let now = self.ctx.clock.now();
-        let lease_until = now.after(self.ctx.settings.lease);
+        let lease_until = now.after(self.ctx.clock.to_clock(self.ctx.settings.lease));
         let queue = self.queue.clone();
         let holder = self.ctx.holder.clone();
         let (claimed, due) = self
@@ -250,7 +250,11 @@ impl Dispatcher {
                 Ok::<_, StoreError>((claimed, due))
             })
             .await?;
-        Ok((claimed, due.map(|at: Timestamp| at.since(now))))
+        // The wait is in real time: a scenario's clock runs faster.
+        Ok((
+            claimed,
+            due.map(|at: Timestamp| self.ctx.clock.to_real(at.since(now))),
+        ))
     }
 
     async fn drain(&self, mut running: JoinSet<()>, held: Arc<Mutex<HashSet<JobId>>>) {
@@ -316,7 +320,7 @@ async fn execute(
             tracing::warn!(job = %id, kind = %job.kind, attempt = job.attempt, %error, "job attempt failed");
         }
         let now = ctx.clock.now();
-        let lease_until = now.after(ctx.settings.lease);
+        let lease_until = now.after(ctx.clock.to_clock(ctx.settings.lease));
         let holder = ctx.holder.clone();
         let delay = ctx.settings.backoff.delay(job.attempt);
         // Claiming the next job in the same commit as this one's outcome halves the commits
@@ -382,7 +386,10 @@ async fn attempt(ctx: &Context, job: &ClaimedJob) -> Result<(), JobError> {
 }
 
 async fn renew(ctx: &Context, id: JobId) {
-    let until = ctx.clock.now().after(ctx.settings.lease);
+    let until = ctx
+        .clock
+        .now()
+        .after(ctx.clock.to_clock(ctx.settings.lease));
     let holder = ctx.holder.clone();
     match ctx
         .store

@@ -6,6 +6,7 @@
 
 pub mod backup;
 mod error;
+mod external;
 pub mod jobs;
 mod migrations;
 pub mod outbox;
@@ -85,7 +86,7 @@ impl Store {
         migrations::apply(&conn)?;
         let readers = Arc::new(ReaderPool::open(&path, config)?);
 
-        let bus = EventBus::new();
+        let bus = EventBus::new(outbox::last_seq(&conn)?);
         let wakeups = Wakeups::default();
         let (writes, jobs) = mpsc::channel(WRITE_QUEUE);
         let hooks = Hooks {
@@ -100,16 +101,18 @@ impl Store {
                 path: "store-writer thread".into(),
                 source,
             })?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                writes,
-                readers,
-                path,
-                bus,
-                wakeups,
-                _lock: lock,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            writes,
+            readers,
+            path,
+            bus,
+            wakeups,
+            _lock: lock,
+        });
+        if opener == Opener::Daemon {
+            external::watch(&inner.path, &inner)?;
+        }
+        Ok(Self { inner })
     }
 
     /// The database file.

@@ -123,6 +123,15 @@ pub fn after(conn: &Connection, seq: i64, limit: u32) -> Result<Vec<EventRecord>
     Ok(events)
 }
 
+/// The events with `after < seq < before`, in order.
+pub fn between(conn: &Connection, after: i64, before: i64) -> Result<Vec<EventRecord>, StoreError> {
+    let limit = u32::try_from(before.saturating_sub(after).max(0)).unwrap_or(u32::MAX);
+    Ok(self::after(conn, after, limit)?
+        .into_iter()
+        .filter(|event| event.seq < before)
+        .collect())
+}
+
 /// The highest sequence number written so far (0 when none).
 pub fn last_seq(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn

@@ -68,6 +68,19 @@ pub fn current(
         .optional()?)
 }
 
+/// The subscriber's most recent subscription, whatever its state.
+pub fn latest(
+    conn: &Connection,
+    subscriber: SubscriberId,
+) -> Result<Option<Subscription>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM subscriptions WHERE subscriber_id = ?1 ORDER BY id DESC LIMIT 1"
+        ))?
+        .query_row([subscriber.0], subscription)
+        .optional()?)
+}
+
 /// The subscriber's oldest queued subscription.
 pub fn next_queued(
     conn: &Connection,

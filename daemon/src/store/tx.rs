@@ -51,9 +51,26 @@ pub(crate) struct Effects {
 }
 
 impl Effects {
-    pub(crate) fn publish(self, bus: &EventBus, wakeups: &Wakeups) {
-        for event in self.events {
-            bus.publish(event);
+    /// Adds another write's effects (writes committed together publish together).
+    pub(crate) fn absorb(&mut self, other: Effects) {
+        self.events.extend(other.events);
+        for queue in other.queues {
+            if !self.queues.contains(&queue) {
+                self.queues.push(queue);
+            }
+        }
+    }
+
+    /// Publishes the events in seq order (filling gaps left by other processes' commits from
+    /// the outbox through `conn`) and wakes the queues.
+    pub(crate) fn publish(self, conn: &Connection, bus: &EventBus, wakeups: &Wakeups) {
+        let mut events = self.events;
+        events.sort_by_key(|e| e.seq);
+        let published = bus.publish_in_order(events, |after, before| {
+            super::outbox::between(conn, after, before)
+        });
+        if let Err(err) = published {
+            tracing::error!(error = %err, "could not read the outbox to publish events in order");
         }
         for queue in &self.queues {
             wakeups.wake(queue);

@@ -131,10 +131,18 @@ fn commit_group(conn: &Connection, batch: &mut Vec<WriteJob>, hooks: &Hooks) {
         let _ = conn.execute_batch("ROLLBACK");
         err.to_string()
     });
+    // Announce first, then answer: a caller that sees its write done can count on its events
+    // having been published.
+    let mut committed = Effects::default();
+    let mut outcomes = Vec::with_capacity(done.len());
     for (finish, effects) in done {
         if commit.is_none() && finish.succeeded() {
-            effects.publish(&hooks.bus, &hooks.wakeups);
+            committed.absorb(effects);
         }
+        outcomes.push(finish);
+    }
+    committed.publish(conn, &hooks.bus, &hooks.wakeups);
+    for finish in outcomes {
         finish.finish(commit.as_deref());
     }
 }

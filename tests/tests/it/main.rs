@@ -1,5 +1,6 @@
 //! All end-to-end tests in one binary (shared helpers live in the `sitebox-tests` library).
 mod daemon;
+mod hotspot;
 mod notify;
 mod packaging_backup;
 mod queue_crash;

@@ -1,0 +1,159 @@
+//! `siteboxd plans …`: what subscribers buy.
+
+use clap::Subcommand;
+
+use super::context::{Context, money, seconds, show_money, show_size, size};
+use super::output;
+use crate::domain::plans::{self, NewPlan};
+use crate::events::Actor;
+use crate::store::plans as sql;
+
+/// Plan subcommands.
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum PlansCommand {
+    /// Create a plan.
+    Add {
+        /// Unique name, e.g. `1h-50`.
+        name: String,
+        /// Price, e.g. `50` or `49.50`.
+        #[arg(long)]
+        price: String,
+        /// Currency code.
+        #[arg(long, default_value = "KES")]
+        currency: String,
+        /// How long after activation it expires, e.g. `1h`, `7d`, `30d`.
+        #[arg(long)]
+        validity: String,
+        /// Online time allowed, e.g. `2h`.
+        #[arg(long)]
+        time_limit: Option<String>,
+        /// Data allowed (in + out), e.g. `1GB`, `500MB`.
+        #[arg(long)]
+        data_limit: Option<String>,
+        /// Mikrotik-Rate-Limit, e.g. `2M/4M` (upload/download).
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// Devices online at once.
+        #[arg(long, default_value_t = 1)]
+        shared_users: u32,
+        /// Bind the account to the devices of its first logins.
+        #[arg(long)]
+        mac_binding: bool,
+        /// Idle-Timeout, e.g. `10m`.
+        #[arg(long)]
+        idle_timeout: Option<String>,
+        /// Acct-Interim-Interval.
+        #[arg(long, default_value = "5m")]
+        interim: String,
+        /// `hotspot`, `pppoe` or `any`.
+        #[arg(long, default_value = "hotspot")]
+        kind: String,
+    },
+    /// List plans.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop selling a plan.
+    Disable {
+        /// Its name.
+        name: String,
+    },
+    /// Sell a disabled plan again.
+    Enable {
+        /// Its name.
+        name: String,
+    },
+}
+
+pub(super) fn run(ctx: &Context, command: PlansCommand) -> anyhow::Result<()> {
+    let now = ctx.now();
+    match command {
+        PlansCommand::Add {
+            name,
+            price,
+            currency,
+            validity,
+            time_limit,
+            data_limit,
+            rate_limit,
+            shared_users,
+            mac_binding,
+            idle_timeout,
+            interim,
+            kind,
+        } => {
+            let plan = NewPlan {
+                name,
+                kind,
+                price: money(&price)?,
+                currency,
+                validity_s: seconds(&validity)?,
+                time_limit_s: time_limit.as_deref().map(seconds).transpose()?,
+                data_limit: data_limit.as_deref().map(size).transpose()?,
+                rate_limit,
+                shared_users,
+                mac_binding,
+                idle_timeout_s: idle_timeout
+                    .as_deref()
+                    .map(seconds)
+                    .transpose()?
+                    .map(|s| s as u32),
+                interim_s: seconds(&interim)? as u32,
+            };
+            let created = ctx.runtime.block_on(
+                ctx.store
+                    .write(move |tx| plans::create(tx, &Actor::Cli, now, plan)),
+            )?;
+            println!(
+                "plan {} created: {}",
+                created.name,
+                show_money(created.price, &created.currency)
+            );
+        }
+        PlansCommand::List { json } => {
+            let list = ctx.store.read_blocking(sql::list)?;
+            if json {
+                return output::json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.kind.clone(),
+                        show_money(p.price, &p.currency),
+                        format!("{}s", p.validity_s),
+                        p.time_limit_s.map_or("-".into(), |t| format!("{t}s")),
+                        p.data_limit.map_or("-".into(), show_size),
+                        p.rate_limit.clone().unwrap_or_else(|| "-".into()),
+                        p.shared_users.to_string(),
+                        p.state.clone(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "NAME", "KIND", "PRICE", "VALIDITY", "TIME", "DATA", "RATE", "DEVICES", "STATE",
+                ],
+                &rows,
+            );
+        }
+        PlansCommand::Disable { name } => set_state(ctx, name, false)?,
+        PlansCommand::Enable { name } => set_state(ctx, name, true)?,
+    }
+    Ok(())
+}
+
+fn set_state(ctx: &Context, name: String, active: bool) -> anyhow::Result<()> {
+    let now = ctx.now();
+    let plan = ctx.runtime.block_on(
+        ctx.store
+            .write(move |tx| plans::set_state(tx, &Actor::Cli, now, &name, active)),
+    )?;
+    println!("plan {} {}", plan.name, plan.state);
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! `siteboxd routers …`: the site's MikroTiks (RADIUS clients, optionally API-managed).
+
+use clap::Subcommand;
+
+use super::context::{Context, secret};
+use super::output;
+use crate::domain::DomainError;
+use crate::domain::routers::{self, ApiAccess, NewRouter};
+use crate::events::Actor;
+use crate::store::routers as sql;
+
+/// Router subcommands.
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+pub enum RoutersCommand {
+    /// Add a router: its RADIUS packets are accepted from then on.
+    Add {
+        /// Unique name (also its RADIUS client name).
+        name: String,
+        /// The address its RADIUS packets come from.
+        #[arg(long)]
+        address: std::net::IpAddr,
+        /// The RADIUS shared secret (`-` reads it from standard input).
+        #[arg(long)]
+        secret: String,
+        /// Its NAS-Identifier (system identity).
+        #[arg(long)]
+        nas_identifier: Option<String>,
+        /// Its Disconnect/CoA port.
+        #[arg(long, default_value_t = 3799)]
+        coa_port: u16,
+        /// RouterOS API host (manage the router over the API).
+        #[arg(long, requires = "api_user")]
+        api_host: Option<String>,
+        /// RouterOS API port (8728, or 8729 with --api-tls).
+        #[arg(long)]
+        api_port: Option<u16>,
+        /// RouterOS API user.
+        #[arg(long)]
+        api_user: Option<String>,
+        /// RouterOS API password (`-` reads it from standard input).
+        #[arg(long, default_value = "")]
+        api_password: String,
+        /// Use API-SSL; needs --api-fingerprint.
+        #[arg(long)]
+        api_tls: bool,
+        /// SHA-256 fingerprint of the router's API-SSL certificate.
+        #[arg(long)]
+        api_fingerprint: Option<String>,
+        /// Codepage of the router's non-UTF-8 texts.
+        #[arg(long, default_value = "windows-1252")]
+        codepage: String,
+    },
+    /// List routers.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one router.
+    Show {
+        /// Its name.
+        name: String,
+    },
+    /// Stop accepting a router's RADIUS packets and running its jobs.
+    Disable {
+        /// Its name.
+        name: String,
+    },
+    /// Accept a disabled router again.
+    Enable {
+        /// Its name.
+        name: String,
+    },
+}
+
+pub(super) fn run(ctx: &Context, command: RoutersCommand) -> anyhow::Result<()> {
+    let now = ctx.now();
+    match command {
+        RoutersCommand::Add {
+            name,
+            address,
+            secret: radius_secret,
+            nas_identifier,
+            coa_port,
+            api_host,
+            api_port,
+            api_user,
+            api_password,
+            api_tls,
+            api_fingerprint,
+            codepage,
+        } => {
+            let api = match (api_host, api_user) {
+                (Some(host), Some(user)) => Some(ApiAccess {
+                    host,
+                    port: api_port.unwrap_or(if api_tls { 8729 } else { 8728 }),
+                    tls: api_tls,
+                    fingerprint: api_fingerprint,
+                    user,
+                    password: secret(&api_password)?,
+                }),
+                _ => None,
+            };
+            let router = NewRouter {
+                name,
+                nas_ip: address,
+                nas_identifier,
+                radius_secret: secret(&radius_secret)?,
+                coa_port,
+                api,
+                codepage,
+            };
+            let secrets = ctx.secrets.clone();
+            let added = ctx.runtime.block_on(
+                ctx.store
+                    .write(move |tx| routers::add(tx, &secrets, &Actor::Cli, now, router)),
+            )?;
+            println!("router {} added ({})", added.name, added.nas_ip);
+        }
+        RoutersCommand::List { json } => {
+            let list = ctx.store.read_blocking(sql::list)?;
+            if json {
+                return output::json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.name.clone(),
+                        r.nas_ip.clone(),
+                        r.state.clone(),
+                        r.status.clone(),
+                        r.api_host
+                            .as_ref()
+                            .map_or("-".into(), |h| format!("{h}:{}", r.api_port.unwrap_or(0))),
+                        r.status_detail.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["NAME", "ADDRESS", "STATE", "STATUS", "API", "DETAIL"],
+                &rows,
+            );
+        }
+        RoutersCommand::Show { name } => {
+            let router = ctx
+                .store
+                .read_blocking(|conn| sql::by_name(conn, &name))?
+                .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
+            output::json(&router)?;
+        }
+        RoutersCommand::Disable { name } => set_state(ctx, &name, false)?,
+        RoutersCommand::Enable { name } => set_state(ctx, &name, true)?,
+    }
+    Ok(())
+}
+
+fn set_state(ctx: &Context, name: &str, active: bool) -> anyhow::Result<()> {
+    let now = ctx.now();
+    let name = name.to_string();
+    let router = ctx.runtime.block_on(
+        ctx.store
+            .write(move |tx| routers::set_state(tx, &Actor::Cli, now, &name, active)),
+    )?;
+    println!("router {} {}", router.name, router.state);
+    Ok(())
+}

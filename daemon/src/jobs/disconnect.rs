@@ -1,0 +1,195 @@
+//! Cutting a session off when its subscription ends: a Disconnect-Request (RFC 5176) to the
+//! router's port 3799, and when the router does not confirm (NAK, no answer) or the session is
+//! still there after `verify_after`, a kick through the RouterOS API. A session the router no
+//! longer has is closed in the store.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sitebox_radius::Secret;
+use sitebox_radius::disconnect::{self, DynamicOutcome, RetryPolicy, SessionSelector};
+use sitebox_routeros::ops;
+use tokio::net::UdpSocket;
+
+use crate::clock::SharedClock;
+use crate::domain::DomainError;
+use crate::domain::accounting::{self, Session};
+use crate::domain::expiry::{DISCONNECT, disconnect_job};
+use crate::domain::routers::{self, Router};
+use crate::links::RouterLinks;
+use crate::queue::{ClaimedJob, Handlers, JobError, JobSpec};
+use crate::secrets::Secrets;
+use crate::store::{Store, routers as router_sql, sessions};
+
+/// The job that checks a disconnected session is gone, and kicks it when it is not.
+pub const VERIFY: &str = "session.verify_gone";
+
+/// What the disconnect handlers need.
+#[derive(Debug, Clone)]
+pub struct Enforcer {
+    /// The store.
+    pub store: Store,
+    /// To open RADIUS secrets.
+    pub secrets: Secrets,
+    /// The clock.
+    pub clock: SharedClock,
+    /// RouterOS API clients.
+    pub links: RouterLinks,
+    /// Source address of Disconnect-Requests.
+    pub coa_source: IpAddr,
+    /// How long after a Disconnect-ACK the session must be gone.
+    pub verify_after: Duration,
+}
+
+/// Registers the disconnect and verify handlers.
+pub fn register(handlers: &mut Handlers, enforcer: Enforcer) {
+    let enforcer = Arc::new(enforcer);
+    let e = Arc::clone(&enforcer);
+    handlers.register(DISCONNECT, move |job: ClaimedJob| {
+        let enforcer = Arc::clone(&e);
+        async move { enforcer.disconnect(session_id(&job)?).await }
+    });
+    handlers.register(VERIFY, move |job: ClaimedJob| {
+        let enforcer = Arc::clone(&enforcer);
+        async move { enforcer.verify(session_id(&job)?).await }
+    });
+}
+
+fn session_id(job: &ClaimedJob) -> Result<i64, JobError> {
+    job.args["session_id"]
+        .as_i64()
+        .ok_or_else(|| JobError::discard("args need a numeric session_id"))
+}
+
+impl Enforcer {
+    async fn load(&self, id: i64) -> Result<Option<(Session, Router, String)>, JobError> {
+        let secrets = self.secrets.clone();
+        self.store
+            .read(move |conn| {
+                let Some(session) = sessions::by_id(conn, id)? else {
+                    return Ok(None);
+                };
+                let router = router_sql::get(conn, session.router_id)?.ok_or_else(|| {
+                    DomainError::NotFound(format!("router {}", session.router_id.0))
+                })?;
+                let secret = routers::radius_secret(conn, &secrets, router.id)?;
+                Ok::<_, DomainError>(Some((session, router, secret)))
+            })
+            .await
+            .map_err(JobError::retry)
+    }
+
+    async fn disconnect(&self, id: i64) -> Result<(), JobError> {
+        let Some((session, router, secret)) = self.load(id).await? else {
+            return Err(JobError::discard(format!("no session {id}")));
+        };
+        if session.state != "open" {
+            return Ok(());
+        }
+        let outcome = self.send(&session, &router, secret).await;
+        match outcome {
+            Ok(DynamicOutcome::Ack) => {
+                tracing::info!(session = id, router = %router.name, user = %session.username, "Disconnect-ACK");
+                let now = self.clock.now();
+                let verify = JobSpec::new(
+                    "provisioning",
+                    VERIFY,
+                    serde_json::json!({ "session_id": id }),
+                )
+                .delay(self.verify_after)
+                .max_attempts(10)
+                .unique(format!("{VERIFY}:{id}"));
+                self.store
+                    .write(move |tx| tx.enqueue(&verify, now))
+                    .await
+                    .map_err(|e: crate::store::StoreError| JobError::retry(e))?;
+                Ok(())
+            }
+            other => {
+                let why = match other {
+                    Ok(answer) => format!("router answered {answer:?}"),
+                    Err(err) => err,
+                };
+                tracing::warn!(session = id, router = %router.name, %why, "Disconnect-Request not confirmed; kicking through the API");
+                self.kick(&session, &router, &why).await
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        session: &Session,
+        router: &Router,
+        secret: String,
+    ) -> Result<DynamicOutcome, String> {
+        let address: IpAddr = router
+            .nas_ip
+            .parse()
+            .map_err(|_| format!("router address `{}` is not an IP", router.nas_ip))?;
+        let socket = UdpSocket::bind(SocketAddr::new(self.coa_source, 0))
+            .await
+            .map_err(|e| format!("cannot open a socket on {}: {e}", self.coa_source))?;
+        let selector = SessionSelector {
+            user_name: Some(session.username.clone()),
+            acct_session_id: Some(session.acct_session_id.clone()),
+            framed_ip: session.framed_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            calling_station_id: None,
+        };
+        let retry = RetryPolicy {
+            attempts: 3,
+            timeout: Duration::from_secs(2),
+        };
+        disconnect::disconnect(
+            &socket,
+            SocketAddr::new(address, router.coa_port),
+            &Secret::new(secret.into_bytes()),
+            &selector,
+            retry,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    async fn verify(&self, id: i64) -> Result<(), JobError> {
+        let Some((session, router, _)) = self.load(id).await? else {
+            return Ok(());
+        };
+        if session.state != "open" {
+            return Ok(());
+        }
+        self.kick(&session, &router, "session still open after Disconnect-ACK")
+            .await
+    }
+
+    /// Removes the session's user from the router's active lists; closes the session in the
+    /// store when the router no longer has it.
+    async fn kick(&self, session: &Session, router: &Router, why: &str) -> Result<(), JobError> {
+        let link = self.links.get(router).await.map_err(JobError::retry)?;
+        let Some(link) = link else {
+            return Err(JobError::retry(format!(
+                "{why}; router `{}` has no API access to kick it",
+                router.name
+            )));
+        };
+        let hotspot = ops::kick_hotspot_user(&*link, &session.username).await;
+        let ppp = ops::kick_ppp_user(&*link, &session.username).await;
+        let kicked = match (hotspot, ppp) {
+            (Ok(a), Ok(b)) => a + b,
+            (Err(err), _) | (_, Err(err)) => {
+                return Err(JobError::retry(format!("{why}; API kick failed: {err}")));
+            }
+        };
+        tracing::info!(session = session.id, router = %router.name, user = %session.username, kicked, "kicked through the API");
+        let (id, now) = (session.id, self.clock.now());
+        self.store
+            .write(move |tx| accounting::close_gone(tx, now, id))
+            .await
+            .map_err(JobError::retry)
+    }
+}
+
+/// Re-exported so callers can enqueue a disconnect.
+pub fn job(session_id: i64) -> JobSpec {
+    disconnect_job(session_id)
+}

@@ -1,0 +1,10 @@
+//! The daemon's side of RADIUS: the store-backed policy the `sitebox-radius` server asks, the
+//! client table built from the routers, and the summary of rejected logins.
+
+mod clients;
+mod policy;
+mod summary;
+
+pub use clients::{load_clients, watch_routers};
+pub use policy::StorePolicy;
+pub use summary::summarize_rejects;

@@ -1,0 +1,274 @@
+//! The policy the RADIUS server asks: credentials and facts from the store, the decision from
+//! [`crate::domain::policy`], accounting written durably before the server answers.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use sitebox_radius::{
+    AcceptAttributes, AccessRequest, AccountingRecord, AcctStatusType, Credential, Decision,
+    NtHash, Policy, PolicyError, RejectReason, Rejection, Secret, Verification,
+};
+
+use crate::clock::{SharedClock, Timestamp};
+use crate::domain::accounting::{self, Record, Status};
+use crate::domain::plans::Plan;
+use crate::domain::policy::{self, Facts, Proof, Reason, Verdict};
+use crate::domain::subscribers::{self, StoredCredential, Subscriber};
+use crate::domain::subscriptions::Subscription;
+use crate::domain::{DomainError, mac, vouchers};
+use crate::secrets::Secrets;
+use crate::store::{
+    Store, plans, routers, sessions, subscribers as subscriber_sql, subscriptions,
+    vouchers as voucher_sql,
+};
+
+/// Answers the RADIUS server from the store.
+#[derive(Debug, Clone)]
+pub struct StorePolicy {
+    store: Store,
+    secrets: Secrets,
+    clock: SharedClock,
+}
+
+impl StorePolicy {
+    /// A policy over `store`.
+    pub fn new(store: Store, secrets: Secrets, clock: SharedClock) -> Self {
+        Self {
+            store,
+            secrets,
+            clock,
+        }
+    }
+}
+
+fn failed(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> PolicyError {
+    PolicyError::new(err)
+}
+
+/// The account a typed user name logs into: the name itself, else (voucher codes are read
+/// without regard to case) its upper-case form.
+fn account_name(conn: &Connection, typed: &str) -> Result<Option<String>, DomainError> {
+    if subscriber_sql::by_username(conn, typed)?.is_some() {
+        return Ok(Some(typed.to_string()));
+    }
+    let upper = typed.to_uppercase();
+    if upper != typed && subscriber_sql::by_username(conn, &upper)?.is_some() {
+        return Ok(Some(upper));
+    }
+    Ok(None)
+}
+
+impl Policy for StorePolicy {
+    async fn credential(&self, request: &AccessRequest) -> Result<Credential, PolicyError> {
+        let typed = request.user_name.clone();
+        let secrets = self.secrets.clone();
+        self.store
+            .read(move |conn| {
+                let Some(name) = account_name(conn, &typed)? else {
+                    // An unused voucher: its code is its password, as typed.
+                    return Ok(match voucher_sql::unused(conn, &typed)? {
+                        Some(_) => Credential::Password(Secret::new(typed.into_bytes())),
+                        None => Credential::UnknownUser,
+                    });
+                };
+                let voucher_account = name != typed;
+                Ok::<_, DomainError>(match subscribers::credential(conn, &secrets, &name)? {
+                    Some((_, StoredCredential::Password(_))) if voucher_account => {
+                        Credential::Password(Secret::new(typed.into_bytes()))
+                    }
+                    Some((_, StoredCredential::Password(password))) => {
+                        Credential::Password(Secret::new(password.into_bytes()))
+                    }
+                    Some((_, StoredCredential::NtHash(hash))) => Credential::NtHash(NtHash(hash)),
+                    Some((_, StoredCredential::MacAuth)) => Credential::MacAuth,
+                    None => Credential::UnknownUser,
+                })
+            })
+            .await
+            .map_err(failed)
+    }
+
+    async fn authorize(
+        &self,
+        request: &AccessRequest,
+        verification: Verification,
+    ) -> Result<Decision, PolicyError> {
+        let proof = match verification {
+            Verification::Verified => Proof::Verified,
+            Verification::UnknownUser => Proof::UnknownUser,
+            Verification::WrongPassword => Proof::WrongPassword,
+            Verification::MacMismatch => Proof::MacMismatch,
+            Verification::NoProof | Verification::MethodUnavailable => Proof::Unusable,
+        };
+        if proof != Proof::Verified {
+            return Ok(to_decision(policy::decide(proof, None)));
+        }
+        let typed = request.user_name.clone();
+        let device = request
+            .mac
+            .map(|m| m.to_string())
+            .and_then(|m| mac::normalize(&m));
+        let now = self.clock.now();
+        // Most logins only read; a first voucher login or a MAC binding writes.
+        let (verdict, needs_write) = {
+            let (typed, device) = (typed.clone(), device.clone());
+            self.store
+                .read(move |conn| {
+                    let name = account_name(conn, &typed)?;
+                    if name.is_none() && voucher_sql::unused(conn, &typed)?.is_some() {
+                        return Ok((None, true));
+                    }
+                    let verdict = judge(conn, name.as_deref(), device.as_deref(), now)?;
+                    let binds =
+                        matches!(&verdict, Verdict::Accept(grant) if grant.bind_mac.is_some());
+                    Ok::<_, DomainError>((Some(verdict), binds))
+                })
+                .await
+                .map_err(failed)?
+        };
+        let verdict = match (verdict, needs_write) {
+            (Some(verdict), false) => verdict,
+            _ => {
+                let secrets = self.secrets.clone();
+                self.store
+                    .write(move |tx| {
+                        let mut name = account_name(tx, &typed)?;
+                        if name.is_none() {
+                            name = vouchers::redeem(tx, &secrets, now, &typed)?.map(|s| s.username);
+                        }
+                        let verdict = judge(tx, name.as_deref(), device.as_deref(), now)?;
+                        if let (Verdict::Accept(grant), Some(name)) = (&verdict, &name)
+                            && let Some(bind) = &grant.bind_mac
+                            && let Some(subscriber) = subscriber_sql::by_username(tx, name)?
+                        {
+                            subscribers::bind_mac(tx, now, &subscriber, bind)?;
+                        }
+                        Ok::<_, DomainError>(verdict)
+                    })
+                    .await
+                    .map_err(failed)?
+            }
+        };
+        Ok(to_decision(verdict))
+    }
+
+    async fn account(&self, record: &AccountingRecord) -> Result<(), PolicyError> {
+        let status = match record.status {
+            AcctStatusType::Start => Status::Start,
+            AcctStatusType::InterimUpdate => Status::Interim,
+            AcctStatusType::Stop => Status::Stop(record.terminate_cause),
+            AcctStatusType::AccountingOn | AcctStatusType::AccountingOff => Status::NasRestart,
+            // Other types (e.g. Failed) carry no usage: acknowledged, not stored.
+            AcctStatusType::Other(_) => return Ok(()),
+        };
+        let nas = record.nas.name.clone();
+        let typed = record.user_name.clone().unwrap_or_default();
+        let mut domain = Record {
+            router_id: crate::domain::routers::RouterId(0),
+            status,
+            acct_session_id: record.session_id.clone(),
+            username: typed.clone(),
+            mac: record.mac.map(|m| m.to_string()),
+            framed_ip: record.framed_ip.map(|ip| ip.to_string()),
+            nas_port_id: record.nas_port_id.clone(),
+            session_time_s: i64::from(record.session_time.unwrap_or(0)),
+            input_octets: i64::try_from(record.input_octets).unwrap_or(i64::MAX),
+            output_octets: i64::try_from(record.output_octets).unwrap_or(i64::MAX),
+        };
+        let now = self.clock.now();
+        self.store
+            .write(move |tx| {
+                let router = routers::by_name(tx, &nas)?
+                    .ok_or_else(|| DomainError::NotFound(format!("router `{nas}`")))?;
+                domain.router_id = router.id;
+                if let Some(name) = account_name(tx, &typed)? {
+                    domain.username = name;
+                }
+                accounting::record(tx, now, &domain)
+            })
+            .await
+            .map_err(failed)
+    }
+}
+
+/// Gathers the facts about account `name` and decides.
+fn judge(
+    conn: &Connection,
+    name: Option<&str>,
+    device: Option<&str>,
+    now: Timestamp,
+) -> Result<Verdict, DomainError> {
+    let Some(subscriber) = name
+        .map(|n| subscriber_sql::by_username(conn, n))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(policy::decide(Proof::UnknownUser, None));
+    };
+    let subscription: Option<Subscription> = match subscriptions::current(conn, subscriber.id)? {
+        Some(current) => Some(current),
+        None => subscriptions::latest(conn, subscriber.id)?,
+    };
+    let plan: Option<Plan> = match &subscription {
+        Some(s) => plans::get(conn, s.plan_id)?,
+        None => None,
+    };
+    let other_devices = live_devices(conn, &subscriber, plan.as_ref(), now)?;
+    Ok(policy::decide(
+        Proof::Verified,
+        Some(Facts {
+            subscriber: &subscriber,
+            subscription: subscription.as_ref(),
+            plan: plan.as_ref(),
+            other_devices: &other_devices,
+            mac: device,
+            now,
+        }),
+    ))
+}
+
+/// The MACs of the subscriber's open sessions that are still alive: heard from within three
+/// interim intervals (a router that rebooted without Accounting-On leaves stale ones behind).
+fn live_devices(
+    conn: &Connection,
+    subscriber: &Subscriber,
+    plan: Option<&Plan>,
+    now: Timestamp,
+) -> Result<Vec<String>, DomainError> {
+    let interim = plan.map_or(300, |p| u64::from(p.interim_s));
+    let stale_before = now.before(Duration::from_secs(3 * interim + 60));
+    Ok(sessions::open_for_subscriber(conn, subscriber.id)?
+        .into_iter()
+        .filter(|s| s.updated_at >= stale_before)
+        .map(|s| s.mac.unwrap_or_else(|| format!("session:{}", s.id)))
+        .collect())
+}
+
+fn to_decision(verdict: Verdict) -> Decision {
+    match verdict {
+        Verdict::Accept(grant) => Decision::Accept(AcceptAttributes {
+            session_timeout: Some(grant.session_timeout),
+            idle_timeout: grant.idle_timeout,
+            acct_interim_interval: Some(grant.interim),
+            rate_limit: grant.rate_limit,
+            total_limit: grant.total_limit,
+            class: Some(grant.class.into_bytes()),
+            ..AcceptAttributes::default()
+        }),
+        Verdict::Reject(refusal) => {
+            let reason = match refusal.reason {
+                Reason::UnknownUser => RejectReason::UnknownUser,
+                Reason::WrongPassword => RejectReason::BadCredentials,
+                Reason::MacNotBound => RejectReason::MacMismatch,
+                Reason::Suspended => RejectReason::Suspended,
+                Reason::NoPlan => RejectReason::NoActiveSubscription,
+                Reason::Expired => RejectReason::Expired,
+                Reason::TimeUsedUp => RejectReason::TimeExhausted,
+                Reason::DataUsedUp => RejectReason::DataExhausted,
+                Reason::TooManyDevices => RejectReason::SimultaneousUse,
+                Reason::BadRequest => RejectReason::MethodNotAllowed,
+            };
+            Decision::Reject(Rejection::new(reason, refusal.message))
+        }
+    }
+}
