@@ -7,12 +7,19 @@ set -euo pipefail
 bin=${1:-target/release/siteboxd}
 dir=$(mktemp -d)
 trap 'kill ${pid:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
+free_port() { python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cat > "$dir/sitebox.toml" <<TOML
 [site]
 tenant = "bench"
 site = "bench-01"
 [store]
 data_dir = "$dir/data"
+[secrets]
+key_file = "$dir/secret.key"
+create_if_missing = true
+[radius]
+auth_listen = "127.0.0.1:$(free_port)"
+acct_listen = "127.0.0.1:$(free_port)"
 TOML
 rss() { awk '/^VmRSS|^VmHWM/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"; echo; }
 start() {

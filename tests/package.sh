@@ -161,7 +161,16 @@ grep -Eqx '[0-9a-f]{64}' "$chroot_dir/etc/sitebox/secret.key" || fail "the key i
 pass "installed: user sitebox (nologin), /var/lib/sitebox 0750, config root:sitebox 0640, key 0600, unit enabled"
 key_before=$(sha256sum "$chroot_dir/etc/sitebox/secret.key")
 
-# The daemon, started as root in the root: it switches to sitebox, says READY, serves a backup.
+# The daemon, started as root in the root: it reads the root-only key (it needs it to start),
+# switches to sitebox, says READY, serves a backup. RADIUS on loopback, on free ports: this
+# machine may be running other RADIUS servers. (The edit also shows that an upgrade keeps it.)
+read -r auth_port acct_port < <(python3 -c '
+import socket
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
+sed -i -e "s|^auth_listen = .*|auth_listen = \"127.0.0.1:$auth_port\"|" \
+  -e "s|^acct_listen = .*|acct_listen = \"127.0.0.1:$acct_port\"|" "$chroot_dir/etc/sitebox/sitebox.toml"
 notify="$work/notify.sock"
 python3 - "$notify" >"$work/notify.log" 2>&1 <<'EOF' &
 import socket, sys
@@ -199,15 +208,17 @@ wait "$listener_pid" || true
 listener_pid=
 umount "$chroot_dir/run/notify"
 grep -q STOPPING=1 "$work/notify.log" || fail "no STOPPING=1"
-grep -q "credential key loaded" "$work/daemon.log" || fail "the key was not read before leaving root: $(cat "$work/daemon.log")"
-pass "run as root in the root: key read, switched to sitebox, READY=1, database sitebox:sitebox 0640, backup while running, STOPPING=1 on SIGTERM"
+pass "run as root in the root: root-only key read, switched to sitebox, READY=1, database sitebox:sitebox 0640, backup while running, STOPPING=1 on SIGTERM"
 
 # Reinstalling (the upgrade path) keeps the key and the data.
 in_root dpkg --install /tmp/sitebox.deb >"$work/upgrade.log" 2>&1 \
   || fail "reinstall: $(cat "$work/upgrade.log")"
 [[ $(sha256sum "$chroot_dir/etc/sitebox/secret.key") == "$key_before" ]] || fail "the key changed"
 [[ -f $chroot_dir/var/lib/sitebox/sitebox.db ]] || fail "the reinstall lost the database"
-pass "reinstall/upgrade: key and database kept"
+grep -q "^auth_listen = \"127.0.0.1:$auth_port\"" "$chroot_dir/etc/sitebox/sitebox.toml" \
+  || fail "the reinstall replaced the edited conffile"
+expect_owner_mode /etc/sitebox/sitebox.toml "root:sitebox 640"
+pass "reinstall/upgrade: key, database and the edited config kept"
 
 in_root dpkg --remove sitebox >"$work/remove.log" 2>&1 || fail "remove: $(cat "$work/remove.log")"
 [[ ! -e $chroot_dir/usr/bin/siteboxd ]] || fail "remove left the binary"
