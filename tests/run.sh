@@ -20,6 +20,7 @@ debian_peers=(
   "/usr/lib/postgresql/15/bin/initdb postgresql"
   "chromium chromium"
   "systemd-analyze systemd"
+  "debootstrap debootstrap"
   "python3 python3"
   "pkg-config pkg-config"
 )
@@ -64,6 +65,9 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 export SITEBOX_PYTHON="$venv/bin/python"
+
+# The suite runs as root (CI containers); `siteboxd run` refuses root unless this says so.
+export SITEBOX_ALLOW_ROOT=1
 
 # Tests write screenshots and reports here.
 export SITEBOX_ARTIFACTS="$root/target/test-artifacts"

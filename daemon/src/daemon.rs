@@ -13,13 +13,19 @@ use crate::clock::{ScaledClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::jobs;
 use crate::links::RouterLinks;
+use crate::notify;
 use crate::queue::{self, Handlers, QueueRunner, RunnerSettings};
 use crate::radius::{self, StorePolicy};
 use crate::secrets::Secrets;
 use crate::store::{Opener, Store};
 
-/// Runs the daemon until a shutdown signal. `config` has been validated whole already.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the daemon until a shutdown signal. `config` has been validated whole already;
+/// `secrets` (the credential key) was read before the process left root (see
+/// [`crate::privileges`]).
+pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
+    // First: a SIGTERM that arrives during start-up, or just after READY=1, must start the
+    // drain, not kill the process with the default action.
+    let signals = Signals::install()?;
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let clock: SharedClock = if config.daemon.clock_speed > 1.0 {
@@ -32,8 +38,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Arc::new(SystemClock)
     };
 
-    let secrets = Secrets::load(&config.secrets.key_file, config.secrets.create_if_missing)
-        .context("reading the secrets key")?;
     let store_config = config.store.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_config, Opener::Daemon))
         .await
@@ -157,26 +161,56 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     .context("starting the sync agent")?;
     tasks.close();
 
+    // Start-up is over: the store is open and every server above has its socket bound. Keep
+    // this at the end of start-up so that READY=1 covers every server added above it.
+    let watchdog_stop = CancellationToken::new();
+    let watchdog = notify::watchdog_period().map(|period| {
+        tokio::spawn(notify::watchdog(
+            store.clone(),
+            period,
+            watchdog_stop.clone(),
+        ))
+    });
     tracing::info!("siteboxd running");
-    wait_for_signal().await?;
+    notify::ready("serving");
+
+    signals.wait().await;
     tracing::info!(grace = ?config.daemon.shutdown_grace.get(), "shutting down");
+    notify::stopping("draining: running jobs get the shutdown grace period");
     shutdown.cancel();
     // The runner bounds its own drain by the grace period; this is the backstop.
     let backstop = config.daemon.shutdown_grace.get() + std::time::Duration::from_secs(5);
     if tokio::time::timeout(backstop, tasks.wait()).await.is_err() {
         tracing::error!("tasks did not stop in time; exiting anyway (leases make this safe)");
     }
+    // The watchdog pings through the drain: a long drain is not a hang.
+    watchdog_stop.cancel();
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.await;
+    }
     tracing::info!("siteboxd stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM"),
-        _ = int.recv() => tracing::info!("SIGINT"),
+/// SIGTERM and SIGINT, caught from the start of the daemon's life.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM"),
+            _ = self.int.recv() => tracing::info!("SIGINT"),
+        }
+    }
 }

@@ -9,6 +9,8 @@ pub mod domain;
 pub mod events;
 pub mod jobs;
 pub mod links;
+pub mod notify;
+pub mod privileges;
 pub mod queue;
 pub mod radius;
 pub mod secrets;

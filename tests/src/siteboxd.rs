@@ -24,7 +24,8 @@ impl Siteboxd {
         Self::start_with_env(binary, dir, config_toml, &[])
     }
 
-    /// [`Siteboxd::start`] with extra environment variables (e.g. a failpoint).
+    /// [`Siteboxd::start`] with extra environment variables (e.g. a failpoint, `NOTIFY_SOCKET`),
+    /// kept for every restart until [`Siteboxd::set_env`].
     pub fn start_with_env(
         binary: &Path,
         dir: &Path,
@@ -112,7 +113,9 @@ impl Siteboxd {
             .arg("run")
             .env("RUST_LOG_STYLE", "never")
             .env_remove("RUST_LOG")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            // The tests run as root (CI containers); the daemon refuses root unless told.
+            .env("SITEBOX_ALLOW_ROOT", "1")
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

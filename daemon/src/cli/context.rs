@@ -19,9 +19,11 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn open(config: &Config) -> anyhow::Result<Self> {
-        let secrets = Secrets::load(&config.secrets.key_file, config.secrets.create_if_missing)
-            .context("reading the secrets key")?;
+    /// Reads the key, then (as root, with a service user) switches to that user, then opens
+    /// the store: files the store makes keep the daemon's owner.
+    pub(crate) fn open(config: &Config, user: Option<&str>) -> anyhow::Result<Self> {
+        let secrets = super::load_secrets(config)?;
+        crate::privileges::settle(user, crate::privileges::Role::Tool)?;
         let store = Store::open(&config.store, Opener::Tool)?;
         Ok(Self {
             store,

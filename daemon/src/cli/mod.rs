@@ -1,5 +1,6 @@
 //! The `siteboxd` command line: the daemon (`run`) and the operator's commands, in one binary.
 
+mod backup;
 mod context;
 mod output;
 mod payments;
@@ -13,10 +14,13 @@ mod vouchers;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::config::{Config, ConfigError, DEV_CONFIG, LogFormat};
+use crate::privileges::{self, Role};
+use crate::secrets::Secrets;
 use crate::store::{Opener, Store};
 
 /// Exit status for a bad config or command line (EX_USAGE).
@@ -29,6 +33,11 @@ pub struct Cli {
     /// Config file; without it the embedded development defaults (config/dev.toml) are used.
     #[arg(long, short, global = true, env = "SITEBOX_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// When started as root: the user to switch to before anything is opened (overrides
+    /// `[daemon] user`).
+    #[arg(long, global = true, env = "SITEBOX_USER")]
+    pub user: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -49,6 +58,16 @@ pub enum Command {
     /// Inspect and repair the job queue.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Copy the database to FILE, consistently, while the daemon runs.
+    Backup {
+        /// Where to write the backup (written beside it first, then renamed).
+        file: PathBuf,
+    },
+    /// Replace the database with the backup FILE (the daemon must be stopped).
+    Restore {
+        /// A file written by `siteboxd backup`.
+        file: PathBuf,
+    },
     /// The site's routers.
     #[command(subcommand)]
     Routers(routers::RoutersCommand),
@@ -94,26 +113,38 @@ pub fn main() -> ExitCode {
     // The daemon logs to stdout (journald captures it); CLI commands keep stdout for their
     // output and log to stderr.
     init_tracing(&config, matches!(cli.command, Command::Run));
+    privileges::set_umask();
+    let user = cli.user.clone().or_else(|| config.daemon.user.clone());
+    let user = user.as_deref();
     let result = match cli.command {
-        Command::Run => run_daemon(config),
-        Command::Migrate => migrate(&config),
-        Command::Queue(command) => queue::run(&config, command),
+        Command::Run => run_daemon(config, user),
+        // Backup reads the database and writes the operator's file as the invoking user;
+        // restore hands what it writes to the service user itself.
+        Command::Backup { file } => backup::backup(&config, &file),
+        Command::Restore { file } => backup::restore(&config, &file),
+        // The rest open the store, which may create files in the data dir: as root, they
+        // switch to the service user first so that those files keep one owner.
+        Command::Migrate => privileges::settle(user, Role::Tool).and_then(|()| migrate(&config)),
+        Command::Queue(command) => {
+            privileges::settle(user, Role::Tool).and_then(|()| queue::run(&config, command))
+        }
+        // The domain commands read the key (root's, 0600) before they switch.
         Command::Routers(command) => {
-            context::Context::open(&config).and_then(|ctx| routers::run(&ctx, command))
+            context::Context::open(&config, user).and_then(|ctx| routers::run(&ctx, command))
         }
         Command::Plans(command) => {
-            context::Context::open(&config).and_then(|ctx| plans::run(&ctx, command))
+            context::Context::open(&config, user).and_then(|ctx| plans::run(&ctx, command))
         }
         Command::Subscribers(command) => {
-            context::Context::open(&config).and_then(|ctx| subscribers::run(&ctx, command))
+            context::Context::open(&config, user).and_then(|ctx| subscribers::run(&ctx, command))
         }
-        Command::Vouchers(command) => context::Context::open(&config)
+        Command::Vouchers(command) => context::Context::open(&config, user)
             .and_then(|ctx| vouchers::run(&ctx, &config.site.name, command)),
         Command::Payments(command) => {
-            context::Context::open(&config).and_then(|ctx| payments::run(&ctx, command))
+            context::Context::open(&config, user).and_then(|ctx| payments::run(&ctx, command))
         }
         Command::Sessions(command) => {
-            context::Context::open(&config).and_then(|ctx| sessions::run(&ctx, command))
+            context::Context::open(&config, user).and_then(|ctx| sessions::run(&ctx, command))
         }
         Command::CheckConfig | Command::PrintDefaultConfig => Ok(()),
     };
@@ -160,8 +191,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn run_daemon(config: Config) -> anyhow::Result<()> {
-    runtime()?.block_on(crate::daemon::run(config))
+fn run_daemon(config: Config, user: Option<&str>) -> anyhow::Result<()> {
+    // Read while still root (the key file is root's, mode 0600), then leave root before the
+    // runtime starts its threads and before anything is created or bound.
+    let secrets = load_secrets(&config)?;
+    privileges::settle(user, Role::Daemon)?;
+    runtime()?.block_on(crate::daemon::run(config, secrets))
+}
+
+/// The credential key (the systemd credential `sitebox.key`, else `[secrets] key_file`), read
+/// while the process may still be root: the file is root's, mode 0600.
+pub(crate) fn load_secrets(config: &Config) -> anyhow::Result<Secrets> {
+    Secrets::load(&config.secrets.key_file, config.secrets.create_if_missing)
+        .context("reading the secrets key")
 }
 
 fn migrate(config: &Config) -> anyhow::Result<()> {

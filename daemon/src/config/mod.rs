@@ -240,6 +240,9 @@ pub enum LogFormat {
 pub struct DaemonConfig {
     /// How long running jobs may take to finish after SIGTERM before they are put back.
     pub shutdown_grace: ConfigDuration,
+    /// When started as root (outside systemd), the user to switch to before anything is
+    /// opened or bound. `siteboxd run` refuses to run as root without one.
+    pub user: Option<String>,
     /// Scenario runs only: the daemon's clock runs this many times faster than real time.
     pub clock_speed: f64,
 }
@@ -248,6 +251,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             shutdown_grace: ConfigDuration::secs(10),
+            user: None,
             clock_speed: 1.0,
         }
     }
@@ -323,7 +327,46 @@ impl QueueSettings {
     }
 }
 
+/// A socket the daemon binds at start-up, as the config enables it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// What serves there (`web`, `radius-auth`, …).
+    pub name: &'static str,
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The configured address.
+    pub address: std::net::SocketAddr,
+}
+
+/// A listener's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// A TCP listener: connections are accepted once it is bound.
+    Tcp,
+    /// A UDP socket.
+    Udp,
+}
+
 impl Config {
+    /// Every socket this config has the daemon bind before it reports READY=1. A server added
+    /// to the daemon adds its addresses here: the readiness test checks each of them.
+    pub fn listeners(&self) -> Vec<Listener> {
+        let mut listeners = Vec::new();
+        if self.radius.enabled {
+            listeners.push(Listener {
+                name: "radius-auth",
+                protocol: Protocol::Udp,
+                address: self.radius.auth_listen,
+            });
+            listeners.push(Listener {
+                name: "radius-acct",
+                protocol: Protocol::Udp,
+                address: self.radius.acct_listen,
+            });
+        }
+        listeners
+    }
+
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let source =
@@ -387,6 +430,13 @@ impl Config {
             (1..=10_000).contains(&self.store.group_commit_max),
             "store.group_commit_max",
             "must be between 1 and 10000",
+        );
+        check(
+            self.daemon.user.as_deref().is_none_or(|user| {
+                !user.is_empty() && user != "root" && !user.contains(['/', ':', ' '])
+            }),
+            "daemon.user",
+            "must be the name of an unprivileged user (e.g. `sitebox`), not root",
         );
         check(
             tracing_subscriber::EnvFilter::try_new(&self.log.level).is_ok(),

@@ -4,6 +4,7 @@
 //! one write transaction with the domain rows, the jobs it causes, its outbox event and its audit
 //! row; nothing is announced that did not commit.
 
+pub mod backup;
 mod error;
 mod external;
 pub mod jobs;

@@ -1,6 +1,8 @@
 //! All end-to-end tests in one binary (shared helpers live in the `sitebox-tests` library).
 mod daemon;
 mod hotspot;
+mod notify;
+mod packaging_backup;
 mod queue_crash;
 mod radius;
 mod routeros;
