@@ -4,7 +4,7 @@
 //! [`Tx::enqueue`], events via [`Tx::emit`]) commits together with the inbox row, or not at
 //! all. Registering one:
 //!
-//! ```ignore
+//! ```text
 //! registry.register_typed("payment.confirmed", |tx, ctx, args: PaymentConfirmed| {
 //!     let payment = payments::confirm(tx, &args, ctx.now)?;          // StoreError → retried
 //!     if payment.is_none() { return Err(CommandError::rejected("no such payment")); }
