@@ -6,6 +6,7 @@
 //! and starts every peer.
 
 pub mod cloud;
+pub mod http;
 pub mod mosquitto;
 pub mod peers;
 pub mod ports;

@@ -51,6 +51,9 @@ pub struct Config {
     /// Cloud sync over MQTT (absent: disabled).
     #[serde(default)]
     pub sync: crate::sync::SyncConfig,
+    /// The technician page.
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
 }
 
 /// `[secrets]`.
@@ -364,6 +367,13 @@ impl Config {
                 address: self.radius.acct_listen,
             });
         }
+        if self.web.enabled {
+            listeners.push(Listener {
+                name: "web",
+                protocol: Protocol::Tcp,
+                address: self.web.listen,
+            });
+        }
         listeners
     }
 
@@ -524,6 +534,7 @@ impl Config {
             }
         }
         problems.extend(self.sync.validate());
+        problems.extend(self.web.validate());
         problems
     }
 }

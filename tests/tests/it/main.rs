@@ -8,3 +8,4 @@ mod radius;
 mod routeros;
 mod sync_e2e;
 mod sync_isolation;
+mod web_security;
