@@ -8,4 +8,6 @@ mod radius;
 mod routeros;
 mod sync_e2e;
 mod sync_isolation;
+mod web_api;
 mod web_security;
+mod web_site;
