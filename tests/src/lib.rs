@@ -5,6 +5,7 @@
 //! package to install, never a silent skip: run the suite through `tests/run.sh`, which installs
 //! and starts every peer.
 
+pub mod browser;
 pub mod cloud;
 pub mod http;
 pub mod mosquitto;

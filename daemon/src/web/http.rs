@@ -102,6 +102,7 @@ pub(super) async fn handle(
         (&Method::GET, "/" | "/index.html") => Ok(super::assets::page()),
         (&Method::GET, "/app.js") => Ok(super::assets::script()),
         (&Method::GET, "/app.css") => Ok(super::assets::style()),
+        (&Method::GET, "/favicon.ico") => Ok(no_content()),
         (&Method::GET, "/healthz") => Ok(super::metrics::healthz(&web).await),
         (&Method::GET, "/metrics") => super::metrics::metrics(&web).await,
         (&Method::POST, "/api/v1/login") => super::api::login(&web, request, peer).await,
@@ -234,6 +235,12 @@ pub(super) fn content(content_type: &'static str, body: impl Into<Bytes>) -> Res
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
     response
 }
 
