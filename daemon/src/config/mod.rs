@@ -6,6 +6,7 @@
 
 mod duration;
 mod error;
+mod provisioning;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 pub use duration::{ConfigDuration, parse_duration};
 pub use error::{ConfigError, Problem};
+pub use provisioning::{ProvisioningConfig, SimulatorConfig};
 
 /// The embedded defaults: `config/dev.toml`.
 pub const DEV_CONFIG: &str = include_str!("../../../config/dev.toml");
@@ -54,6 +56,12 @@ pub struct Config {
     /// The technician page.
     #[serde(default)]
     pub web: crate::web::WebConfig,
+    /// Managed routers: provisioning and health polling.
+    #[serde(default)]
+    pub provisioning: ProvisioningConfig,
+    /// A RouterOS simulator inside the daemon (development).
+    #[serde(default)]
+    pub simulator: SimulatorConfig,
 }
 
 /// `[secrets]`.
@@ -374,6 +382,13 @@ impl Config {
                 address: self.web.listen,
             });
         }
+        if self.simulator.enabled {
+            listeners.push(Listener {
+                name: "routeros-simulator",
+                protocol: Protocol::Tcp,
+                address: self.simulator.listen,
+            });
+        }
         listeners
     }
 
@@ -535,6 +550,7 @@ impl Config {
         }
         problems.extend(self.sync.validate());
         problems.extend(self.web.validate());
+        problems.extend(provisioning::validate(&self.provisioning, &self.simulator));
         problems
     }
 }

@@ -15,7 +15,7 @@ use super::auth;
 use super::http::{self, ApiError, ApiResult, Caller};
 use crate::clock::Timestamp;
 use crate::domain::expiry::disconnect_job;
-use crate::domain::{DomainError, plans, subscribers, vouchers};
+use crate::domain::{DomainError, plans, provisioning, subscribers, vouchers};
 use crate::events::{Actor, EventKind, NewEvent};
 use crate::queue::{JobId, admin};
 use crate::store::web as sql;
@@ -281,31 +281,8 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
         }
         "/diagnostics/router-login" => {
             let name = text(&body, "router")?;
-            let lookup = name.clone();
-            let router = web
-                .store
-                .read(move |conn| crate::store::routers::by_name(conn, &lookup))
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("no router `{name}`")))?;
-            let link = web.links.get(&router).await?.ok_or_else(|| {
-                ApiError::bad_request(format!("router `{name}` has no API access configured"))
-            })?;
-            let started = Instant::now();
-            let answer = tokio::time::timeout(
-                Duration::from_secs(10),
-                sitebox_routeros::ops::system_resource(&*link),
-            )
-            .await;
-            let latency_ms = started.elapsed().as_millis() as u64;
-            let result = match answer {
-                Ok(Ok(resource)) => json!({
-                    "ok": true, "router": name, "latency_ms": latency_ms,
-                    "version": resource.version, "board": resource.board_name,
-                    "uptime": resource.uptime,
-                }),
-                Ok(Err(err)) => json!({ "ok": false, "router": name, "error": err.to_string() }),
-                Err(_) => json!({ "ok": false, "router": name, "error": "no answer within 10 s" }),
-            };
+            let router = router_named(web, &name).await?;
+            let result = router_login(web, &router).await?;
             let detail = json!({
                 "action": "diagnostics.router_login", "router": name, "ok": result["ok"],
             });
@@ -315,8 +292,83 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                 .await?;
             http::ok(&result)
         }
+        "/routers/reprovision" => {
+            let name = text(&body, "router")?;
+            let queued = web
+                .store
+                .write(move |tx| {
+                    let router = crate::store::routers::by_name(tx, &name)?
+                        .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
+                    if router.api_host.is_none() || router.api_user.is_none() {
+                        return Err(DomainError::Invalid(format!(
+                            "router `{name}` has no RouterOS API access: nothing to provision"
+                        )));
+                    }
+                    if !router.is_active() {
+                        return Err(DomainError::Invalid(format!(
+                            "router `{name}` is disabled: enable it first"
+                        )));
+                    }
+                    let jobs = provisioning::reprovision_router(tx, now, router.id)?;
+                    audit(
+                        tx,
+                        now,
+                        &actor,
+                        &format!("router:{}", router.id.0),
+                        json!({ "action": "router.reprovision", "router": name, "subscriber_jobs": jobs }),
+                    )?;
+                    Ok(json!({ "router": name, "subscriber_jobs": jobs }))
+                })
+                .await?;
+            http::ok(&queued)
+        }
         _ => Err(ApiError::not_found(format!("no action at {route}"))),
     }
+}
+
+async fn router_named(web: &Web, name: &str) -> Result<crate::domain::routers::Router, ApiError> {
+    let lookup = name.to_string();
+    web.store
+        .read(move |conn| crate::store::routers::by_name(conn, &lookup))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no router `{name}`")))
+}
+
+/// A fresh login to `router` over its API (a link of its own, so the jobs' link is not
+/// disturbed), then `/system/identity` and `/system/resource`, timed.
+async fn router_login(
+    web: &Web,
+    router: &crate::domain::routers::Router,
+) -> Result<Value, ApiError> {
+    let links = crate::links::RouterLinks::new(web.store.clone(), web.secrets.clone())
+        .with_timeout(web.router_timeout);
+    let name = router.name.clone();
+    let link = links.get(router).await?.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "router `{name}` has no RouterOS API access configured"
+        ))
+    })?;
+    let started = Instant::now();
+    let reached = async {
+        link.connection().await?;
+        let login_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let round_trip = Instant::now();
+        let identity = sitebox_routeros::ops::identity(&*link).await?;
+        let round_trip_ms = round_trip.elapsed().as_secs_f64() * 1000.0;
+        let resource = sitebox_routeros::ops::system_resource(&*link).await?;
+        Ok::<_, sitebox_routeros::client::Error>((login_ms, round_trip_ms, identity, resource))
+    };
+    let reached = tokio::time::timeout(web.router_timeout + Duration::from_secs(1), reached).await;
+    link.disconnect().await;
+    Ok(match reached {
+        Ok(Ok((login_ms, round_trip_ms, identity, resource))) => json!({
+            "ok": true, "router": name, "identity": identity,
+            "login_ms": login_ms, "round_trip_ms": round_trip_ms,
+            "version": resource.version, "board": resource.board_name, "uptime": resource.uptime,
+        }),
+        Ok(Err(err)) => json!({ "ok": false, "router": name, "error": err.to_string() }),
+        Err(_) => json!({ "ok": false, "router": name, "error": "no answer in time" }),
+    })
 }
 
 /// Writes a technician's action to the audit log (and the outbox, so the cloud sees it).

@@ -36,7 +36,7 @@ pub(super) async fn metrics(web: &Web) -> ApiResult {
             Ok::<_, StoreError>((
                 jobs::stats(conn, now)?,
                 crate::store::sync::status(conn)?,
-                crate::store::routers::list(conn)?,
+                crate::store::router_health::list(conn)?,
             ))
         })
         .await?;

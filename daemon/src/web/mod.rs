@@ -25,7 +25,6 @@ pub use config::WebConfig;
 pub use server::{Bound, bind, serve};
 
 use crate::clock::SharedClock;
-use crate::links::RouterLinks;
 use crate::secrets::Secrets;
 use crate::store::Store;
 
@@ -44,8 +43,9 @@ pub struct Web {
     pub data_dir: PathBuf,
     /// The RADIUS server's counters, when it runs.
     pub radius: Option<Arc<sitebox_radius::Counters>>,
-    /// RouterOS API clients (diagnostics).
-    pub links: RouterLinks,
+    /// Deadline of one RouterOS API command (`[provisioning] command_timeout`), for the
+    /// router login test.
+    pub router_timeout: std::time::Duration,
     /// To open sealed credentials (diagnostics).
     pub secrets: Secrets,
     /// When the daemon started.

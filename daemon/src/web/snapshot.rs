@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::Web;
 use super::http::ApiError;
 use crate::store::web as sql;
-use crate::store::{StoreError, jobs, routers};
+use crate::store::{StoreError, jobs};
 
 /// A part of the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,17 +81,10 @@ pub(super) async fn parts(web: &Web, wanted: &[Part]) -> Result<Value, ApiError>
     Ok(Value::Object(out))
 }
 
-fn routers_now(conn: &rusqlite::Connection) -> Result<Vec<Value>, StoreError> {
-    Ok(routers::list(conn)?
-        .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.id.0, "name": r.name, "nas_ip": r.nas_ip, "state": r.state,
-                "status": r.status, "status_detail": r.status_detail,
-                "api": r.api_host.is_some(),
-            })
-        })
-        .collect())
+fn routers_now(
+    conn: &rusqlite::Connection,
+) -> Result<Vec<crate::domain::routers::RouterHealth>, crate::domain::DomainError> {
+    crate::domain::routers::health(conn)
 }
 
 /// The figures part: box, queues, RADIUS counters, sync.

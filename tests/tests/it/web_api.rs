@@ -207,6 +207,51 @@ fn the_api_shows_the_site_and_acts_on_it() {
             .is_some_and(|v| v.starts_with("7.16.1")),
         "{login}"
     );
+    assert!(
+        login["login_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{login}"
+    );
+
+    // Re-provision: the router's RADIUS settings and alice queued again.
+    let queued = tina
+        .post(
+            addr,
+            "/api/v1/routers/reprovision",
+            &json!({ "router": "gw1" }),
+        )
+        .json();
+    assert_eq!(queued["subscriber_jobs"], 1, "{queued}");
+    assert_eq!(
+        tina.post(
+            addr,
+            "/api/v1/routers/reprovision",
+            &json!({ "router": "nope" })
+        )
+        .status,
+        404
+    );
+
+    // The health poll's figures reach the page: version, latency, last seen.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let router = loop {
+        let routers = tina.get(addr, "/api/v1/snapshot").json()["routers"].clone();
+        if routers[0]["status"] == "up" && routers[0]["ros_version"].is_string() {
+            break routers[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no health poll reached the page: {routers}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        router["ros_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("7.16.1")),
+        "{router}"
+    );
+    assert!(router["latency_ms"].as_i64().is_some(), "{router}");
+    assert!(router["last_seen_at"].as_i64().is_some(), "{router}");
 
     // Everything the technician did is in the audit log under their name.
     let audit = audit_actions(&site);
@@ -217,6 +262,7 @@ fn the_api_shows_the_site_and_acts_on_it() {
         ("JobRetried", ""),
         ("JobDiscarded", ""),
         ("TechnicianAction", "diagnostics.router_login"),
+        ("TechnicianAction", "router.reprovision"),
     ] {
         assert!(
             audit
@@ -280,7 +326,7 @@ fn metrics_and_healthz_speak_for_scrapers() {
         0.0,
         "no broker in this test"
     );
-    assert_eq!(value("sitebox_router_up{router=\"gw1\"}"), 0.0);
+    assert!(text.contains("sitebox_router_up{router=\"gw1\"}"), "{text}");
     assert!(value("sitebox_process_resident_memory_bytes") > 1e6);
     assert!(value("sitebox_process_uptime_seconds") > 0.0);
     assert!(text.contains("# TYPE sitebox_queue_jobs gauge"), "{text}");

@@ -20,6 +20,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/api/v1/jobs/discard", r#"{"job_id": 1}"#),
     ("/api/v1/vouchers", r#"{"plan": "day", "count": 1}"#),
     ("/api/v1/diagnostics/router-login", r#"{"router": "gw1"}"#),
+    ("/api/v1/routers/reprovision", r#"{"router": "gw1"}"#),
 ];
 
 fn add_technician(daemon: &Siteboxd, name: &str, role: &str, password: &str) {

@@ -34,11 +34,12 @@ impl Site {
     /// plan `day` (1 day, 1 GB) and subscriber `alice` with that plan.
     pub(crate) fn start() -> Self {
         let dir = tempfile::tempdir().expect("dir");
-        let daemon = Siteboxd::start(
-            SITEBOXD.as_ref(),
-            dir.path(),
-            &Siteboxd::base_config(dir.path()),
+        // Router health is polled every second, so the page shows it without a long wait.
+        let config = format!(
+            "{}\n[provisioning]\nhealth_every = \"1s\"\n",
+            Siteboxd::base_config(dir.path())
         );
+        let daemon = Siteboxd::start(SITEBOXD.as_ref(), dir.path(), &config);
         daemon.wait_for_log("siteboxd running", Duration::from_secs(20));
         let web = daemon.web_addr();
 

@@ -100,10 +100,17 @@ function renderStatus(status) {
 
 function renderRouters(routers) {
   if (!routers) return;
-  rows("#routers", routers, (r) =>
-    `<tr><td>${esc(r.name)}${r.state === "disabled" ? ' <span class="muted">(disabled)</span>' : ""}</td><td>${esc(r.nas_ip)}</td>` +
-    `<td class="${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.status_detail || "")}${r.ros_version ? " · RouterOS " + esc(r.ros_version) : ""}${r.latency_ms !== undefined && r.latency_ms !== null ? " · " + r.latency_ms + " ms" : ""}${r.last_error ? ' <span class="down">' + esc(r.last_error) + "</span>" : ""}</td></tr>`,
-    "no routers: add one with `siteboxd routers add`");
+  rows("#routers", routers, (r) => {
+    const facts = [];
+    if (r.ros_version) facts.push("RouterOS " + esc(r.ros_version));
+    if (r.latency_ms !== null && r.latency_ms !== undefined) facts.push(r.latency_ms + " ms");
+    if (r.active_sessions !== null && r.active_sessions !== undefined) facts.push(r.active_sessions + " online");
+    if (r.last_seen_at) facts.push("seen " + ago(r.last_seen_at));
+    if (!r.managed) facts.push("RADIUS only");
+    const error = r.last_error || r.status_detail;
+    return `<tr data-router="${esc(r.name)}"><td>${esc(r.name)}${r.state === "disabled" ? ' <span class="muted">(disabled)</span>' : ""}</td>` +
+      `<td class="${esc(r.status)}">${esc(r.status)}</td><td>${facts.join(" · ")}${error ? '<br><span class="down">' + esc(error) + "</span>" : ""}</td></tr>`;
+  }, "no routers: add one with `siteboxd routers add`");
   const select = $("#diag-router");
   const chosen = select.value;
   select.innerHTML = routers.map((r) => `<option>${esc(r.name)}</option>`).join("");
@@ -308,8 +315,22 @@ function wire() {
     try {
       const r = await api("POST", "/diagnostics/router-login", { router: $("#diag-router").value });
       out.innerHTML = r.ok
-        ? `<p class="up">${esc(r.router)}: logged in, RouterOS ${esc(r.version)} on ${esc(r.board || "?")}, up ${esc(r.uptime || "?")}, ${r.latency_ms} ms</p>`
+        ? `<p class="up">${esc(r.router)} (${esc(r.identity)}): logged in in ${r.login_ms.toFixed(1)} ms, round trip ${r.round_trip_ms.toFixed(1)} ms, RouterOS ${esc(r.version)} on ${esc(r.board || "?")}, up ${esc(r.uptime || "?")}</p>`
         : `<p class="down">${esc(r.router)}: ${esc(r.error)}</p>`;
+    } catch (error) {
+      out.innerHTML = `<p class="error">${esc(error.message)}</p>`;
+    }
+  });
+}
+
+function wireReprovision() {
+  $("#reprovision").addEventListener("click", async () => {
+    const router = $("#diag-router").value;
+    if (!router || !confirm(`Queue ${router}'s RADIUS settings and every subscriber for provisioning?`)) return;
+    const out = $("#diag-result");
+    try {
+      const r = await api("POST", "/routers/reprovision", { router });
+      out.innerHTML = `<p class="up">${esc(r.router)}: RADIUS configuration and ${r.subscriber_jobs} subscriber(s) queued</p>`;
     } catch (error) {
       out.innerHTML = `<p class="error">${esc(error.message)}</p>`;
     }
@@ -318,6 +339,7 @@ function wire() {
 
 async function boot() {
   wire();
+  wireReprovision();
   try {
     await showDashboard(await api("GET", "/session"));
   } catch (error) {
