@@ -292,6 +292,24 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                 .await?;
             http::ok(&result)
         }
+        "/diagnostics/radius-auth" => {
+            let username = text(&body, "username")?;
+            let password = text(&body, "password")?;
+            let target = web.radius_target.as_ref().ok_or_else(|| {
+                ApiError::bad_request("the RADIUS server is off ([radius] enabled)")
+            })?;
+            let result = super::radius_test::login(target, &username, &password).await?;
+            // Never the password.
+            let detail = json!({
+                "action": "diagnostics.radius_auth", "username": username,
+                "answer": result["answer"], "reply_message": result["reply_message"],
+            });
+            let subject = format!("subscriber:{username}");
+            web.store
+                .write(move |tx| audit(tx, now, &actor, &subject, detail))
+                .await?;
+            http::ok(&result)
+        }
         "/routers/reprovision" => {
             let name = text(&body, "router")?;
             let queued = web
