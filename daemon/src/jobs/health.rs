@@ -105,7 +105,10 @@ impl Poller {
             Err(_) => {
                 // The client bounds each step; this is the backstop for the whole poll.
                 link.disconnect().await;
-                Err(format!("no answer within {:?}", self.deadline()))
+                Err(format!(
+                    "timed out after {:?} without an answer",
+                    self.deadline()
+                ))
             }
         };
         if let Err(error) = &outcome {
