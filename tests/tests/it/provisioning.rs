@@ -648,4 +648,37 @@ async fn a_stalled_router_times_out_within_its_deadline_and_gets_a_new_connectio
     let dave_id = text(&sim.handle.find(HOTSPOT_USER, "dave").expect("dave"), ".id");
     assert_eq!(writes_to(&sim, HOTSPOT_USER, "add", "dave"), 1);
     assert!(writes_to(&sim, HOTSPOT_USER, "set", &dave_id) <= 1);
+
+    // An upgrade is a status change too; the polls between changes are not.
+    sim.handle.set_version("7.19".parse().expect("version"));
+    until(
+        &daemon,
+        "the upgrade reported",
+        Duration::from_secs(10),
+        || {
+            status_events(&daemon)
+                .iter()
+                .any(|e| e["router"] == "core" && e["ros_version"] == "7.19 (stable)")
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let core: Vec<(String, String, String)> = status_events(&daemon)
+        .iter()
+        .filter(|e| e["router"] == "core")
+        .map(|e| {
+            let field = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+            (
+                field("previous_status"),
+                field("status"),
+                field("ros_version"),
+            )
+        })
+        .collect();
+    let up = |from: &str, version: &str| (from.to_owned(), "up".to_owned(), version.to_owned());
+    assert_eq!(core.len(), 4, "{core:?}");
+    assert_eq!(core[0], up("unknown", "7.18 (stable)"));
+    assert_eq!((core[1].0.as_str(), core[1].1.as_str()), ("up", "down"));
+    assert_eq!(core[2], up("down", "7.18 (stable)"));
+    assert_eq!(core[3], up("up", "7.19 (stable)"));
 }
