@@ -92,6 +92,7 @@ pub fn subscriber_changed(
 ) -> Result<usize, DomainError> {
     let mut new = 0;
     for router in router_health::managed(tx)? {
+        router_health::bump_wanted(tx, router, subscriber)?;
         if matches!(
             tx.enqueue(&provision_job(router, subscriber), now)?,
             Enqueued::New(_)
@@ -127,6 +128,7 @@ pub fn reprovision_router(
     tx.enqueue(&configure_job(router), now)?;
     let subscribers = router_health::subscriber_ids(tx)?;
     for subscriber in &subscribers {
+        router_health::bump_wanted(tx, router, *subscriber)?;
         tx.enqueue(&provision_job(router, *subscriber), now)?;
     }
     Ok(subscribers.len())
@@ -209,6 +211,21 @@ impl std::fmt::Debug for Desired {
                 .finish(),
         }
     }
+}
+
+/// Provisioning jobs for the subscribers whose latest change `router` does not have (at most
+/// `limit`); returns how many. A pair whose job still waits is not doubled (unique key).
+pub fn catch_up(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    router: RouterId,
+    limit: u32,
+) -> Result<usize, DomainError> {
+    let behind = router_health::behind(tx, router, limit)?;
+    for subscriber in &behind {
+        tx.enqueue(&provision_job(router, *subscriber), now)?;
+    }
+    Ok(behind.len())
 }
 
 /// What `subscriber` should look like on a router at `now`; None when there is no such
@@ -353,6 +370,7 @@ mod tests {
         );
 
         let s = secrets.clone();
+        let store2 = store.clone();
         let at = move |t: Timestamp| {
             let (s, store) = (s.clone(), store.clone());
             async move {
@@ -398,5 +416,32 @@ mod tests {
             ),
             "{later:?}"
         );
+
+        // Revisions: the router is behind until a job records the latest one it converged to;
+        // a change that lands after that puts it behind again, and catch-up enqueues it.
+        let behind = |store: crate::store::Store| async move {
+            store
+                .read(move |conn| router_health::behind(conn, managed, 10))
+                .await
+        };
+        assert_eq!(behind(store2.clone()).await.unwrap(), [alice]);
+        store2
+            .write(move |tx| {
+                let revision = router_health::wanted(tx, managed, alice)?;
+                assert_eq!(revision, 2, "created, then granted");
+                router_health::mark_applied(tx, managed, alice, revision)
+            })
+            .await
+            .unwrap();
+        assert_eq!(behind(store2.clone()).await.unwrap(), []);
+        let caught = store2
+            .write(move |tx| {
+                subscribers::set_active(tx, &Actor::Cli, T0, "alice", false)?;
+                catch_up(tx, T0, managed, 10)
+            })
+            .await
+            .unwrap();
+        assert_eq!(caught, 1);
+        assert_eq!(behind(store2.clone()).await.unwrap(), [alice]);
     }
 }
