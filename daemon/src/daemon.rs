@@ -147,6 +147,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             links: links.clone(),
             every: config.provisioning.health_every.get(),
             command_timeout: config.provisioning.command_timeout.get(),
+            provisioning: config.provisioning.enabled,
         },
     ));
     let settings = RunnerSettings::from_config(&config.queue, config.daemon.shutdown_grace.get());

@@ -111,7 +111,9 @@ impl Provisioner {
     }
 
     /// A router error as a job error (kept on the router row for the technician page too):
-    /// retried when the router or link may come back, failed at once when it refused.
+    /// failed at once when the router refused (a trap, the login, a certificate that does not
+    /// match the pin: retrying cannot help until someone fixes it), retried otherwise (down,
+    /// hung, a link that cut a reply short).
     pub(crate) async fn router_error(&self, router: &Router, err: &ApiError) -> JobError {
         let message = format!("router `{}`: {err}", router.name);
         let (id, recorded) = (router.id, message.clone());
@@ -122,10 +124,11 @@ impl Provisioner {
             .inspect_err(
                 |e: &StoreError| tracing::warn!(error = %e, "could not record the router error"),
             );
-        if err.is_transient() {
-            JobError::retry(message)
-        } else {
-            JobError::discard(message)
+        match err {
+            ApiError::Trap(_) | ApiError::LoginRefused(_) | ApiError::Tls { .. } => {
+                JobError::discard(message)
+            }
+            _ => JobError::retry(message),
         }
     }
 
@@ -136,27 +139,36 @@ impl Provisioner {
         let Some((router, link)) = self.link(id).await? else {
             return Ok(());
         };
-        let mut applied: Option<Desired> = None;
+        let mut applied: Option<i64> = None;
         for _ in 0..ROUNDS {
             let (secrets, now) = (self.secrets.clone(), self.clock.now());
-            let wanted = self
+            let read = self
                 .store
-                .read(move |conn| provisioning::desired(conn, &secrets, subscriber, now))
+                .read(move |conn| {
+                    let revision = router_health::wanted(conn, id, subscriber)?;
+                    let wanted = provisioning::desired(conn, &secrets, subscriber, now)?;
+                    Ok::<_, DomainError>(wanted.map(|w| (revision, w)))
+                })
                 .await
-                .map_err(|e: DomainError| JobError::retry(e))?;
-            let Some(wanted) = wanted else {
+                .map_err(JobError::retry)?;
+            let Some((revision, wanted)) = read else {
                 return Ok(());
             };
             // A change committed while this job ran found it running and did not enqueue
-            // another: converge again until what the store says is what the router has.
-            if applied.as_ref() == Some(&wanted) {
+            // another: converge again until the router has the latest revision. (One that
+            // commits after this read is left behind in the table; the health sweep finds it.)
+            if applied == Some(revision) {
                 return Ok(());
             }
             if let Err(err) = apply(&link, &wanted).await {
                 return Err(self.router_error(&router, &err).await);
             }
-            tracing::info!(router = %router.name, subscriber = ?wanted, "provisioned");
-            applied = Some(wanted);
+            tracing::info!(router = %router.name, subscriber = ?wanted, revision, "provisioned");
+            self.store
+                .write(move |tx| router_health::mark_applied(tx, id, subscriber, revision))
+                .await
+                .map_err(|e: StoreError| JobError::retry(e))?;
+            applied = Some(revision);
         }
         Ok(())
     }

@@ -3,6 +3,7 @@ mod daemon;
 mod hotspot;
 mod notify;
 mod packaging_backup;
+mod provisioning;
 mod queue_crash;
 mod radius;
 mod routeros;
