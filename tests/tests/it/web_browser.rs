@@ -101,6 +101,7 @@ fn a_technician_logs_in_watches_a_login_arrive_and_retries_a_failed_job() {
         Duration::from_secs(5),
     );
     let shown_after = committed.elapsed();
+    eprintln!("web_browser: session on the page {shown_after:?} after the Accounting-Response");
     assert!(
         shown_after < Duration::from_secs(1),
         "session shown {shown_after:?} after the commit"
