@@ -53,6 +53,7 @@ fn the_example_documents_every_default() {
         format!("{:?}", minimal.daemon),
         format!("{:?}", example.daemon)
     );
+    assert_eq!(format!("{:?}", minimal.web), format!("{:?}", example.web));
     let mut example_queue = example.queue.clone();
     example_queue.queues.clear();
     assert_eq!(format!("{:?}", minimal.queue), format!("{example_queue:?}"));
@@ -172,5 +173,28 @@ fn provisioning_and_simulator_are_validated() {
         dev.listeners()
             .iter()
             .any(|l| l.name == "routeros-simulator" && l.address == dev.simulator.listen)
+    );
+}
+
+#[test]
+fn the_web_page_needs_its_tls_pair_whole_and_is_a_listener() {
+    let found = problems(
+        "[site]\ntenant = \"a\"\nsite = \"b\"\n\n[web]\ntls_cert = \"/etc/sitebox/web.pem\"\nlockout_failures = 0\n",
+    );
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["web.tls_key", "web.lockout_failures"], "{found:?}");
+    let config = Config::parse(
+        Path::new("web"),
+        "[site]\ntenant = \"a\"\nsite = \"b\"\n\n[web]\nlisten = \"192.168.88.2:8080\"\n",
+    )
+    .expect("config");
+    let web = config
+        .listeners()
+        .into_iter()
+        .find(|l| l.name == "web")
+        .expect("the web listener");
+    assert_eq!(
+        (web.protocol, web.address),
+        (Protocol::Tcp, "192.168.88.2:8080".parse().expect("addr"))
     );
 }

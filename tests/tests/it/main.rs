@@ -13,4 +13,5 @@ mod web_api;
 mod web_browser;
 mod web_security;
 mod web_site;
+mod web_technicians;
 mod web_tls;
