@@ -214,4 +214,45 @@ fn a_technician_logs_in_watches_a_login_arrive_and_retries_a_failed_job() {
         "{} bytes",
         png.len()
     );
+
+    // Log out with the button: back to the login form, and the socket is closed. A read-only
+    // login then sees everything but no action button.
+    let output = site.daemon.cli_with_stdin(
+        &["technicians", "add", "rita", "--role", "read-only"],
+        "rita-password-1\n",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    browser.click("#logout");
+    browser.wait_for(
+        "!document.querySelector('#login-view').classList.contains('hidden') && document.querySelector('#link').textContent !== 'live'",
+        Duration::from_secs(5),
+    );
+    browser.eval("document.querySelector('#name').value = ''");
+    browser.type_into("#name", "rita");
+    browser.type_into("#password", "rita-password-1");
+    browser.press_enter();
+    browser.wait_for(
+        "document.querySelector('#link').textContent === 'live'",
+        Duration::from_secs(5),
+    );
+    browser.wait_for(
+        "document.querySelector('#sessions tr[data-user=\"alice\"]')",
+        Duration::from_secs(2),
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#me').textContent"),
+        "rita (read-only)"
+    );
+    let visible_actions = browser.eval(
+        "[...document.querySelectorAll('button.act, form.operator')].filter((e) => e.offsetParent !== null).length",
+    );
+    assert_eq!(
+        visible_actions,
+        serde_json::json!(0),
+        "a read-only login sees action buttons"
+    );
 }
