@@ -119,6 +119,18 @@ fn a_technician_logs_in_watches_a_login_arrive_and_retries_a_failed_job() {
         "the plan's data left is shown"
     );
 
+    // The action buttons are within the phone's width, not at the far end of a wide table.
+    for button in ["#sessions button[data-kick]", "#failed button[data-retry]"] {
+        let fits = browser.eval(&format!(
+            "(() => {{ const r = document.querySelector('{button}').getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth; }})()"
+        ));
+        assert_eq!(
+            fits,
+            serde_json::json!(true),
+            "{button} is off the phone's screen"
+        );
+    }
+
     // Retry the failed job from the page: it leaves the list, and runs (alice's old session
     // is closed, so there is nothing left to cut).
     browser.click(&format!("#failed button[data-retry=\"{job}\"]"));

@@ -125,21 +125,21 @@ function renderSessions(sessions) {
     if (s.expires_at) left.push(duration((s.expires_at - boxNow()) / 1000));
     if (s.time_left_s !== null) left.push(duration(s.time_left_s) + " online");
     if (s.data_left !== null) left.push(bytes(s.data_left));
-    return `<tr data-user="${esc(s.username)}"><td>${esc(s.username)}</td><td>${esc(s.router)}</td>` +
+    // The button sits under the name: on a phone the row's far end is off-screen.
+    return `<tr data-user="${esc(s.username)}"><td>${esc(s.username)}<br><button class="small danger act" data-kick="${s.id}" type="button">Kick</button></td><td>${esc(s.router)}</td>` +
       `<td>${esc(s.framed_ip || "")}<br><span class="muted">${esc(s.mac || "")}</span></td>` +
       `<td>${duration(s.session_time_s || (boxNow() - s.started_at) / 1000)}</td><td>${bytes(s.octets)}</td>` +
-      `<td>${left.join("<br>") || "–"}</td>` +
-      `<td><button class="small danger act" data-kick="${s.id}" type="button">Kick</button></td></tr>`;
+      `<td>${left.join("<br>") || "–"}</td></tr>`;
   }, "nobody online");
 }
 
 function renderFailed(failed) {
   if (!failed) return;
   rows("#failed", failed, (j) =>
-    `<tr data-job="${j.id}"><td>#${j.id} ${esc(j.kind)}<br><span class="muted">${esc(j.queue)} · ${j.attempts} attempt(s)</span></td>` +
-    `<td class="err">${esc(j.error)}</td><td>${ago(j.failed_at)}</td>` +
-    `<td><button class="small act" data-retry="${j.id}" type="button">Retry</button> ` +
-    `<button class="small quiet act" data-discard="${j.id}" type="button">Discard</button></td></tr>`,
+    `<tr data-job="${j.id}"><td>#${j.id} ${esc(j.kind)}<br><span class="muted">${esc(j.queue)} · ${j.attempts} attempt(s)</span><br>` +
+    `<button class="small act" data-retry="${j.id}" type="button">Retry</button> ` +
+    `<button class="small quiet act" data-discard="${j.id}" type="button">Discard</button></td>` +
+    `<td class="err">${esc(j.error)}</td><td>${ago(j.failed_at)}</td></tr>`,
     "no failed jobs");
 }
 
