@@ -125,11 +125,11 @@ function renderSessions(sessions) {
     if (s.expires_at) left.push(duration((s.expires_at - boxNow()) / 1000));
     if (s.time_left_s !== null) left.push(duration(s.time_left_s) + " online");
     if (s.data_left !== null) left.push(bytes(s.data_left));
-    // The button sits under the name: on a phone the row's far end is off-screen.
-    return `<tr data-user="${esc(s.username)}"><td>${esc(s.username)}<br><button class="small danger act" data-kick="${s.id}" type="button">Kick</button></td><td>${esc(s.router)}</td>` +
-      `<td>${esc(s.framed_ip || "")}<br><span class="muted">${esc(s.mac || "")}</span></td>` +
+    // What is left comes first after the name: on a phone the row's far end is off-screen.
+    return `<tr data-user="${esc(s.username)}"><td>${esc(s.username)}<br><button class="small danger act" data-kick="${s.id}" type="button">Kick</button></td>` +
+      `<td>${left.join("<br>") || "–"}</td>` +
       `<td>${duration(s.session_time_s || (boxNow() - s.started_at) / 1000)}</td><td>${bytes(s.octets)}</td>` +
-      `<td>${left.join("<br>") || "–"}</td></tr>`;
+      `<td>${esc(s.framed_ip || "")}<br><span class="muted">${esc(s.mac || "")}</span></td><td>${esc(s.router)}</td></tr>`;
   }, "nobody online");
 }
 
