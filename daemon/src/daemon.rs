@@ -166,8 +166,13 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     tasks.spawn(runner.run(shutdown.clone()));
 
     let mut radius_counters = None;
+    let mut radius_target = None;
     if let Some((auth, acct)) = radius_sockets {
         let clients = Arc::new(Clients::new());
+        radius_target = Some(crate::web::radius_test::RadiusTarget {
+            clients: Arc::clone(&clients),
+            auth: auth.local_addr().context("the RADIUS socket's address")?,
+        });
         clients.replace(
             radius::load_clients(&store, &secrets)
                 .await
@@ -229,6 +234,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             site_name: config.site.name.clone(),
             data_dir: config.store.data_dir.clone(),
             radius: radius_counters,
+            radius_target,
             router_timeout: config.provisioning.command_timeout.get(),
             secrets: secrets.clone(),
             started,

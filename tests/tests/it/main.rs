@@ -13,3 +13,4 @@ mod web_api;
 mod web_browser;
 mod web_security;
 mod web_site;
+mod web_tls;
