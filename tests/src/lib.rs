@@ -11,4 +11,5 @@ pub mod peers;
 pub mod ports;
 pub mod postgres;
 pub mod proxy;
+pub mod scenario;
 pub mod siteboxd;

@@ -6,5 +6,6 @@ mod packaging_backup;
 mod queue_crash;
 mod radius;
 mod routeros;
+mod scenario;
 mod sync_e2e;
 mod sync_isolation;
