@@ -75,8 +75,31 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     } else {
         None
     };
+    let simulator = if config.simulator.enabled {
+        let listener = tokio::net::TcpListener::bind(config.simulator.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "binding the RouterOS simulator on {}",
+                    config.simulator.listen
+                )
+            })?;
+        Some((crate::dev_sim::simulator(&config.simulator)?, listener))
+    } else {
+        None
+    };
+    if let Some((sim, listener)) = simulator {
+        let port = listener.local_addr().context("simulator address")?.port();
+        crate::dev_sim::spawn(&sim, listener, &tasks, &shutdown);
+        tracing::warn!(listen = %config.simulator.listen, router = %config.simulator.router,
+            "development: RouterOS simulator serving");
+        if crate::dev_sim::register(&store, &secrets, &clock, &config.simulator, port).await? {
+            tracing::info!(router = %config.simulator.router, "simulator registered as a managed router");
+        }
+    }
 
-    let links = RouterLinks::new(store.clone(), secrets.clone());
+    let links = RouterLinks::new(store.clone(), secrets.clone())
+        .with_timeout(config.provisioning.command_timeout.get());
     let mut handlers = Handlers::new();
     let mut periodic = queue::maintenance::register(&mut handlers, &store, &clock, &config.queue);
     periodic.extend(jobs::expiry::register(
@@ -96,6 +119,30 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             verify_after: config.expiry.verify_after.get(),
         },
     );
+    jobs::provision::register(
+        &mut handlers,
+        jobs::provision::Provisioner {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+            links: links.clone(),
+            config: config.provisioning.clone(),
+            radius_ports: (
+                config.radius.auth_listen.port(),
+                config.radius.acct_listen.port(),
+            ),
+        },
+    );
+    periodic.extend(jobs::health::register(
+        &mut handlers,
+        jobs::health::Poller {
+            store: store.clone(),
+            clock: clock.clone(),
+            links: links.clone(),
+            every: config.provisioning.health_every.get(),
+            command_timeout: config.provisioning.command_timeout.get(),
+        },
+    ));
     let settings = RunnerSettings::from_config(&config.queue, config.daemon.shutdown_grace.get());
     let runner =
         QueueRunner::new(store.clone(), clock.clone(), handlers, settings).with_periodic(periodic);

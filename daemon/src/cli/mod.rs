@@ -8,6 +8,7 @@ mod plans;
 mod queue;
 mod routers;
 mod sessions;
+mod simulate;
 mod subscribers;
 mod vouchers;
 
@@ -86,6 +87,8 @@ pub enum Command {
     /// Accounting sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
+    /// Serve a simulated MikroTik on the RouterOS API (development and tests; no config used).
+    SimulateRouter(simulate::SimulateArgs),
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit status.
@@ -94,6 +97,22 @@ pub fn main() -> ExitCode {
     if let Command::PrintDefaultConfig = cli.command {
         print!("{DEV_CONFIG}");
         return ExitCode::SUCCESS;
+    }
+    if let Command::SimulateRouter(args) = cli.command {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        return match simulate::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("siteboxd: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
@@ -129,9 +148,8 @@ pub fn main() -> ExitCode {
             privileges::settle(user, Role::Tool).and_then(|()| queue::run(&config, command))
         }
         // The domain commands read the key (root's, 0600) before they switch.
-        Command::Routers(command) => {
-            context::Context::open(&config, user).and_then(|ctx| routers::run(&ctx, command))
-        }
+        Command::Routers(command) => context::Context::open(&config, user)
+            .and_then(|ctx| routers::run(&ctx, &config, command)),
         Command::Plans(command) => {
             context::Context::open(&config, user).and_then(|ctx| plans::run(&ctx, command))
         }
@@ -146,7 +164,7 @@ pub fn main() -> ExitCode {
         Command::Sessions(command) => {
             context::Context::open(&config, user).and_then(|ctx| sessions::run(&ctx, command))
         }
-        Command::CheckConfig | Command::PrintDefaultConfig => Ok(()),
+        Command::CheckConfig | Command::PrintDefaultConfig | Command::SimulateRouter(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

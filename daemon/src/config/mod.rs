@@ -6,6 +6,7 @@
 
 mod duration;
 mod error;
+mod provisioning;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 pub use duration::{ConfigDuration, parse_duration};
 pub use error::{ConfigError, Problem};
+pub use provisioning::{ProvisioningConfig, SimulatorConfig};
 
 /// The embedded defaults: `config/dev.toml`.
 pub const DEV_CONFIG: &str = include_str!("../../../config/dev.toml");
@@ -51,6 +53,12 @@ pub struct Config {
     /// Cloud sync over MQTT (absent: disabled).
     #[serde(default)]
     pub sync: crate::sync::SyncConfig,
+    /// Managed routers: provisioning and health polling.
+    #[serde(default)]
+    pub provisioning: ProvisioningConfig,
+    /// A RouterOS simulator inside the daemon (development).
+    #[serde(default)]
+    pub simulator: SimulatorConfig,
 }
 
 /// `[secrets]`.
@@ -368,6 +376,13 @@ impl Config {
                 address: self.radius.acct_listen,
             });
         }
+        if self.simulator.enabled {
+            listeners.push(Listener {
+                name: "routeros-simulator",
+                protocol: Protocol::Tcp,
+                address: self.simulator.listen,
+            });
+        }
         listeners
     }
 
@@ -528,6 +543,7 @@ impl Config {
             }
         }
         problems.extend(self.sync.validate());
+        problems.extend(provisioning::validate(&self.provisioning, &self.simulator));
         problems
     }
 }

@@ -23,6 +23,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "hotspot domain",
         include_str!("migrations/0005_domain.sql"),
     ),
+    (
+        6,
+        "router health",
+        include_str!("migrations/0006_provisioning.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

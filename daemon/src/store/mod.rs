@@ -14,6 +14,7 @@ pub mod payments;
 pub mod periodic;
 pub mod plans;
 mod readers;
+pub mod router_health;
 pub mod routers;
 pub mod sessions;
 pub mod subscribers;
