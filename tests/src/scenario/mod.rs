@@ -780,6 +780,7 @@ fn daemon_config(dir: &Path, broker_port: u16, clock: &SimClock) -> String {
         "{base}\n[daemon]\nclock_speed = {speed}\nclock_anchor = {anchor}\n\n\
          [expiry]\nsweep_every = \"5m\"\nverify_after = \"30m\"\n\n\
          [queue]\nlease = \"30s\"\nrescue_every = \"10m\"\n\n\
+         [provisioning]\nhealth_every = \"5m\"\ncommand_timeout = \"2s\"\n\n\
          [sync]\nenabled = true\nbroker = \"127.0.0.1:{broker_port}\"\npassword_file = \"{password}\"\n\
          keep_alive = \"5s\"\nconnect_timeout = \"2s\"\nbackoff_min = \"100ms\"\nbackoff_max = \"1s\"\n\
          ack_timeout = \"10s\"\npoll_every = \"200ms\"\n",

@@ -157,6 +157,7 @@ pub fn judge(facts: &Facts<'_>) -> Verdict {
     expiry(&mut v, facts, &conn);
     admissions(&mut v, facts);
     failed_jobs(&mut v, &conn);
+    router_health(&mut v, facts, &conn);
     storm(&mut v, facts);
     v
 }
@@ -678,6 +679,44 @@ fn admissions(v: &mut Verdict, facts: &Facts<'_>) {
         "reject_reasons",
         serde_json::to_value(reasons).unwrap_or_default(),
     );
+}
+
+/// The router that was down for an hour: the health poll saw it go down and come back, and
+/// both routers are up at the end.
+fn router_health(v: &mut Verdict, facts: &Facts<'_>, conn: &rusqlite::Connection) {
+    let changes: Vec<(i64, String, String)> = rows(
+        conn,
+        "SELECT occurred_at, json_extract(payload, '$.router'), json_extract(payload, '$.status') FROM outbox WHERE type = 'RouterStatusChanged' ORDER BY seq",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    );
+    let (from, to) = facts.router_down;
+    let down = changes
+        .iter()
+        .find(|(at, router, status)| router == "gw2" && status == "down" && *at >= from - SLACK);
+    let up = down.and_then(|(down_at, ..)| {
+        changes
+            .iter()
+            .find(|(at, router, status)| router == "gw2" && status == "up" && at > down_at)
+    });
+    v.check(down.is_some_and(|(at, ..)| *at <= to + SLACK), || {
+        format!("the health poll never saw gw2 down during its outage: {changes:?}")
+    });
+    v.check(up.is_some(), || {
+        format!("the health poll never saw gw2 come back: {changes:?}")
+    });
+    let statuses: Vec<(String, String)> = rows(
+        conn,
+        "SELECT name, status FROM routers ORDER BY name",
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    );
+    v.check(statuses.iter().all(|(_, status)| status == "up"), || {
+        format!("routers at the end of the day: {statuses:?}")
+    });
+    if let (Some((down_at, ..)), Some((up_at, ..))) = (down, up) {
+        v.figure("gw2_seen_down_after_s", (down_at - from) / 1000);
+        v.figure("gw2_seen_up_after_s", (up_at - to) / 1000);
+    }
+    v.figure("router_status_changes", changes.len());
 }
 
 /// When `router` (or the box, for everyone) was down.
