@@ -107,6 +107,7 @@ fn escape(text: &str) -> String {
 }
 
 const WIDTH: f64 = 760.0;
+const SHADES: [&str; 3] = ["#f7b9b9", "#e2e8fd", "#fdf3d8"];
 const HEIGHT: f64 = 120.0;
 const LEFT: f64 = 60.0;
 
@@ -127,13 +128,16 @@ fn chart(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{t}">"#,
         t = escape(title)
     );
-    for (i, (from, to, what)) in incidents.iter().enumerate() {
-        let shade = ["#fde2e2", "#e2e8fd", "#fdf3d8"][i % 3];
+    // Widest first, so a short outage inside a long one stays visible.
+    let mut bands: Vec<(usize, &(f64, f64, String))> = incidents.iter().enumerate().collect();
+    bands.sort_by(|a, b| (b.1.1 - b.1.0).total_cmp(&(a.1.1 - a.1.0)));
+    for (i, (from, to, what)) in bands {
+        let shade = SHADES[i % SHADES.len()];
         let _ = write!(
             svg,
             r#"<rect x="{:.1}" y="10" width="{:.1}" height="{:.1}" fill="{shade}"><title>{}</title></rect>"#,
             x(*from),
-            (x(*to) - x(*from)).max(1.0),
+            (x(*to) - x(*from)).max(3.0),
             HEIGHT - 30.0,
             escape(what)
         );
@@ -208,7 +212,7 @@ pub fn html(report: &serde_json::Value) -> String {
     }
     page.push_str("<h2>Timeline</h2><p class=\"legend\">");
     for (i, (_, _, what)) in incidents.iter().enumerate() {
-        let shade = ["#fde2e2", "#e2e8fd", "#fdf3d8"][i % 3];
+        let shade = SHADES[i % SHADES.len()];
         let _ = write!(
             page,
             "<span style=\"background:{shade}\">{}</span>",
