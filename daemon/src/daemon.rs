@@ -34,7 +34,13 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             speed = config.daemon.clock_speed,
             "scenario run: the clock runs faster than real time"
         );
-        Arc::new(ScaledClock::new(config.daemon.clock_speed))
+        match config.daemon.clock_anchor {
+            Some(anchor) => Arc::new(ScaledClock::anchored(
+                crate::clock::Timestamp::from_millis(anchor),
+                config.daemon.clock_speed,
+            )),
+            None => Arc::new(ScaledClock::new(config.daemon.clock_speed)),
+        }
     } else {
         Arc::new(SystemClock)
     };

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sitebox_routeros::client::{Error as ApiError, Password, Router as ApiRouter};
 use sitebox_routeros::ops::{
-    self, HotspotUserProfileSpec, HotspotUserSpec, Menu, PppProfileSpec, PppSecretSpec,
+    self, Ensured, HotspotUserProfileSpec, HotspotUserSpec, Menu, PppProfileSpec, PppSecretSpec,
     RadiusClientSpec,
 };
 
@@ -160,10 +160,15 @@ impl Provisioner {
             if applied == Some(revision) {
                 return Ok(());
             }
-            if let Err(err) = apply(&link, &wanted).await {
-                return Err(self.router_error(&router, &err).await);
+            match apply(&link, &wanted).await {
+                Ok(true) => {
+                    tracing::info!(router = %router.name, subscriber = ?wanted, revision, "provisioned")
+                }
+                Ok(false) => {
+                    tracing::debug!(router = %router.name, subscriber = ?wanted, revision, "already provisioned")
+                }
+                Err(err) => return Err(self.router_error(&router, &err).await),
             }
-            tracing::info!(router = %router.name, subscriber = ?wanted, revision, "provisioned");
             self.store
                 .write(move |tx| router_health::mark_applied(tx, id, subscriber, revision))
                 .await
@@ -249,12 +254,14 @@ impl Provisioner {
     }
 }
 
-/// Brings the router to `wanted`.
-async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<(), ApiError> {
+/// Brings the router to `wanted`; returns whether anything had to change.
+async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
+    let mut changed = false;
+    let mut note = |ensured: Ensured| changed |= !matches!(ensured, Ensured::Unchanged(_));
     match wanted {
         Desired::Absent { username } => {
-            ops::remove_hotspot_user(link, username).await?;
-            ops::remove_ppp_secret(link, username).await?;
+            changed |= ops::remove_hotspot_user(link, username).await?;
+            changed |= ops::remove_ppp_secret(link, username).await?;
         }
         Desired::Present {
             username,
@@ -270,58 +277,66 @@ async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<(), ApiError> {
             match service {
                 Service::Hotspot => {
                     if let Some(profile) = profile {
-                        ops::ensure_hotspot_user_profile(
+                        note(
+                            ops::ensure_hotspot_user_profile(
+                                link,
+                                &HotspotUserProfileSpec {
+                                    name: profile.name.clone(),
+                                    rate_limit: profile.rate_limit.clone(),
+                                    shared_users: Some(profile.shared_users),
+                                    ..HotspotUserProfileSpec::default()
+                                },
+                            )
+                            .await?,
+                        );
+                    }
+                    note(
+                        ops::ensure_hotspot_user(
                             link,
-                            &HotspotUserProfileSpec {
-                                name: profile.name.clone(),
-                                rate_limit: profile.rate_limit.clone(),
-                                shared_users: Some(profile.shared_users),
-                                ..HotspotUserProfileSpec::default()
+                            &HotspotUserSpec {
+                                name: username.clone(),
+                                password,
+                                profile: Some(profile_name),
+                                comment: Some(COMMENT.into()),
+                                disabled: Some(!enabled),
+                                ..HotspotUserSpec::default()
                             },
                         )
-                        .await?;
-                    }
-                    ops::ensure_hotspot_user(
-                        link,
-                        &HotspotUserSpec {
-                            name: username.clone(),
-                            password,
-                            profile: Some(profile_name),
-                            comment: Some(COMMENT.into()),
-                            disabled: Some(!enabled),
-                            ..HotspotUserSpec::default()
-                        },
-                    )
-                    .await?;
+                        .await?,
+                    );
                 }
                 Service::Pppoe => {
                     if let Some(profile) = profile {
-                        ops::ensure_ppp_profile(
+                        note(
+                            ops::ensure_ppp_profile(
+                                link,
+                                &PppProfileSpec {
+                                    name: profile.name.clone(),
+                                    rate_limit: profile.rate_limit.clone(),
+                                    ..PppProfileSpec::default()
+                                },
+                            )
+                            .await?,
+                        );
+                    }
+                    note(
+                        ops::ensure_ppp_secret(
                             link,
-                            &PppProfileSpec {
-                                name: profile.name.clone(),
-                                rate_limit: profile.rate_limit.clone(),
-                                ..PppProfileSpec::default()
+                            &PppSecretSpec {
+                                name: username.clone(),
+                                password,
+                                service: Some("pppoe".into()),
+                                profile: Some(profile_name),
+                                comment: Some(COMMENT.into()),
+                                disabled: Some(!enabled),
+                                ..PppSecretSpec::default()
                             },
                         )
-                        .await?;
-                    }
-                    ops::ensure_ppp_secret(
-                        link,
-                        &PppSecretSpec {
-                            name: username.clone(),
-                            password,
-                            service: Some("pppoe".into()),
-                            profile: Some(profile_name),
-                            comment: Some(COMMENT.into()),
-                            disabled: Some(!enabled),
-                            ..PppSecretSpec::default()
-                        },
-                    )
-                    .await?;
+                        .await?,
+                    );
                 }
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }

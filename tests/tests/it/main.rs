@@ -7,6 +7,7 @@ mod provisioning;
 mod queue_crash;
 mod radius;
 mod routeros;
+mod scenario;
 mod sync_e2e;
 mod sync_isolation;
 mod web_api;

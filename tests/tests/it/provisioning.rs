@@ -688,3 +688,82 @@ async fn a_stalled_router_times_out_within_its_deadline_and_gets_a_new_connectio
     assert_eq!(core[2], up("down", "7.18 (stable)"));
     assert_eq!(core[3], up("up", "7.19 (stable)"));
 }
+
+/// `siteboxd run` with no config (the embedded config/dev.toml, what the README's
+/// `cargo run -p sitebox -- run` uses) starts its simulated router, registers it, configures
+/// its RADIUS entry and polls it. Its ports are fixed by that file, so this is the only test
+/// that runs it.
+#[test]
+fn the_development_config_runs_a_simulated_router() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(SITEBOXD)
+        .arg("run")
+        .current_dir(dir.path())
+        .env("SITEBOX_ALLOW_ROOT", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("SITEBOX_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start siteboxd");
+    let stdout = child.stdout.take().expect("stdout");
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let wanted = [
+        "simulator registered as a managed router",
+        "router configured for RADIUS",
+        "router status changed",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !wanted
+        .iter()
+        .all(|w| seen.iter().any(|l: &String| l.contains(w)))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let mut err = String::new();
+                let _ = std::io::Read::read_to_string(
+                    &mut child.stderr.take().expect("stderr"),
+                    &mut err,
+                );
+                panic!(
+                    "not all of {wanted:?} in the log:\n{}\n{err}",
+                    seen.join("\n")
+                );
+            }
+        }
+    }
+    let list = Command::new(SITEBOXD)
+        .args(["routers", "list", "--json"])
+        .current_dir(dir.path())
+        .env("SITEBOX_ALLOW_ROOT", "1")
+        .env_remove("SITEBOX_CONFIG")
+        .output()
+        .expect("routers list");
+    let _ = child.kill();
+    let _ = child.wait();
+    let routers: Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    let dev = &routers[0];
+    assert_eq!(dev["name"], "dev-router", "{routers:#}");
+    assert_eq!(dev["health"]["managed"], true);
+    assert_eq!(dev["health"]["status"], "up");
+    assert_eq!(dev["health"]["identity"], "dev-router");
+    assert!(
+        dev["health"]["ros_version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("7.18"))
+    );
+}
