@@ -33,7 +33,10 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
         return Err(ApiError::bad_request("name and password are required"));
     }
     let peer_ip = peer.ip().to_string();
-    let now = web.clock.now();
+    // Attempts and sessions go by real time; the audit row by the daemon's clock, like
+    // every other event.
+    let now = auth::now();
+    let at = web.clock.now();
     let since = now.before(web.config.lockout_window.get());
     let (lookup_name, lookup_peer) = (name.clone(), peer_ip.clone());
     let (failures, account) = web
@@ -72,7 +75,7 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
                 let name = typed_name;
                 sql::record_attempt(tx, &name, &peer_ip, false, now)?;
                 tx.emit(
-                    now,
+                    at,
                     &Actor::System,
                     NewEvent::new(
                         EventKind::TechnicianAction,
@@ -112,7 +115,7 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
             sql::insert_session(tx, &hash, id, &session_csrf, now, expires)?;
             audit(
                 tx,
-                now,
+                at,
                 &Actor::Technician(who.clone()),
                 &format!("technician:{who}"),
                 json!({ "action": "login", "peer": peer_ip }),

@@ -39,6 +39,13 @@ impl Role {
     }
 }
 
+/// The time logins, sessions and the lockout go by: real time, even when the daemon's clock
+/// runs fast for a scenario (a 12 h login must not end in a minute).
+pub fn now() -> crate::clock::Timestamp {
+    use crate::clock::Clock as _;
+    crate::clock::SystemClock.now()
+}
+
 /// Hashes `password` with argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];

@@ -183,7 +183,7 @@ async fn caller<B>(web: &Web, request: &Request<B>) -> Result<Option<Caller>, Ap
     else {
         return Ok(None);
     };
-    let now = web.clock.now();
+    let now = auth::now();
     let hash = auth::token_hash(&token);
     let found = web
         .store

@@ -169,7 +169,7 @@ async fn run(
             }
             _ = tick.tick() => {
                 // A logout or an expired session ends the socket too.
-                let (hash, now) = (token_hash.clone(), web.clock.now());
+                let (hash, now) = (token_hash.clone(), auth::now());
                 let alive = web.store.read(move |conn| crate::store::web::session(conn, &hash, now)).await?;
                 if alive.is_none() {
                     let _ = socket.close(None).await;
