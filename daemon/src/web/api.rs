@@ -22,7 +22,7 @@ use crate::store::web as sql;
 use crate::store::{Tx, sessions, subscriptions, vouchers as voucher_sql};
 
 /// Password checks running at once.
-static VERIFY_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+static VERIFY_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// `POST /api/v1/login` `{name, password}`: sets the session cookie, returns the CSRF token.
 pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAddr) -> ApiResult {
@@ -57,7 +57,7 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
     let hash = account
         .as_ref()
         .map_or_else(|| auth::decoy_hash().to_string(), |(_, hash)| hash.clone());
-    // argon2 takes ~19 MiB and tens of ms per check: a burst of logins waits its turn rather
+    // argon2 takes 7 MiB and tens of ms per check: a burst of logins waits its turn rather
     // than taking a small box's memory.
     let turn = VERIFY_TURNS.acquire().await.map_err(ApiError::internal)?;
     let typed = password.clone();
