@@ -21,9 +21,6 @@ use crate::queue::{JobId, admin};
 use crate::store::web as sql;
 use crate::store::{Tx, sessions, subscriptions, vouchers as voucher_sql};
 
-/// Password checks running at once.
-static VERIFY_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-
 /// `POST /api/v1/login` `{name, password}`: sets the session cookie, returns the CSRF token.
 pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAddr) -> ApiResult {
     let body = http::read_json(request).await?;
@@ -56,15 +53,17 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
     }
     let hash = account
         .as_ref()
-        .map_or_else(|| auth::decoy_hash().to_string(), |(_, hash)| hash.clone());
-    // argon2 takes 7 MiB and tens of ms per check: a burst of logins waits its turn rather
-    // than taking a small box's memory.
-    let turn = VERIFY_TURNS.acquire().await.map_err(ApiError::internal)?;
-    let typed = password.clone();
-    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&typed, &hash))
+        .map_or_else(String::new, |(_, hash)| hash.clone());
+    // argon2 takes 7 MiB and tens of ms per check: checks run one at a time on their own
+    // thread, and a burst of logins waits its turn rather than taking a small box's memory.
+    let matches = auth::verify_on_password_thread(password.clone(), hash)
         .await
-        .map_err(ApiError::internal)?;
-    drop(turn);
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many logins at once: try again",
+            )
+        })?;
     let technician = account
         .filter(|_| matches)
         .map(|(technician, _)| technician);

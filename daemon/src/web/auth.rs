@@ -1,8 +1,8 @@
 //! Technician logins: argon2id password hashes, session tokens (only their SHA-256 is
 //! stored), CSRF tokens, the session cookie, and the lockout rule.
 
-use argon2::{Algorithm, Argon2, Params, Version};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
 
 /// The session cookie's name.
@@ -61,8 +61,8 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 /// memory): the allocator keeps what a check used, and a 512 MB box should not hold the
 /// default's 19 MiB per login for nothing. Stored hashes carry their own parameters.
 fn hasher() -> anyhow::Result<Argon2<'static>> {
-    let params = Params::new(7 * 1024, 5, 1, None)
-        .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+    let params =
+        Params::new(7 * 1024, 5, 1, None).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -74,6 +74,34 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
     })
+}
+
+/// A check waiting for the password thread.
+type Check = (String, String, tokio::sync::oneshot::Sender<bool>);
+
+/// [`verify_password`] on the one thread that checks passwords: argon2's memory is then
+/// allocated from that thread's arena alone and reused, where the blocking pool's changing
+/// threads would each keep their own copy. `None` when too many checks are waiting.
+pub async fn verify_on_password_thread(password: String, hash: String) -> Option<bool> {
+    static CHECKS: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<Check>>> =
+        std::sync::OnceLock::new();
+    let checks = CHECKS.get_or_init(|| {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Check>(32);
+        std::thread::Builder::new()
+            .name("password-check".into())
+            .spawn(move || {
+                for (password, hash, reply) in receive {
+                    // An empty hash: an unknown name, checked against the decoy.
+                    let hash = if hash.is_empty() { decoy_hash() } else { &hash };
+                    let _ = reply.send(verify_password(&password, hash));
+                }
+            })
+            .ok()
+            .map(|_| send)
+    });
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    checks.as_ref()?.try_send((password, hash, reply)).ok()?;
+    answer.await.ok()
 }
 
 /// A hash that matches no password, checked for unknown names so that a wrong name takes as
