@@ -622,8 +622,8 @@ async fn a_stalled_router_times_out_within_its_deadline_and_gets_a_new_connectio
     )
     .await;
     let timed_out = stalled_at.elapsed();
-    // The client's 1 s deadline per step (a reconnect under way makes up to three of them
-    // plus its backoff), the CLI and the polling here; far from the job's own 60 s timeout.
+    // The client's 1 s deadline per step (a health poll's reconnect may hold the link for one
+    // of them first), the CLI and the polling here; far from the job's own 60 s timeout.
     assert!(timed_out < Duration::from_secs(10), "took {timed_out:?}");
     until(&daemon, "core marked down", Duration::from_secs(10), || {
         router(&daemon, "core")["status"] == "down"
