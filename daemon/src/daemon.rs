@@ -34,7 +34,13 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             speed = config.daemon.clock_speed,
             "scenario run: the clock runs faster than real time"
         );
-        Arc::new(ScaledClock::new(config.daemon.clock_speed))
+        match config.daemon.clock_anchor {
+            Some(anchor) => Arc::new(ScaledClock::anchored(
+                crate::clock::Timestamp::from_millis(anchor),
+                config.daemon.clock_speed,
+            )),
+            None => Arc::new(ScaledClock::new(config.daemon.clock_speed)),
+        }
     } else {
         Arc::new(SystemClock)
     };
@@ -166,8 +172,13 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     tasks.spawn(runner.run(shutdown.clone()));
 
     let mut radius_counters = None;
+    let mut radius_target = None;
     if let Some((auth, acct)) = radius_sockets {
         let clients = Arc::new(Clients::new());
+        radius_target = Some(crate::web::radius_test::RadiusTarget {
+            clients: Arc::clone(&clients),
+            auth: auth.local_addr().context("the RADIUS socket's address")?,
+        });
         clients.replace(
             radius::load_clients(&store, &secrets)
                 .await
@@ -229,6 +240,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             site_name: config.site.name.clone(),
             data_dir: config.store.data_dir.clone(),
             radius: radius_counters,
+            radius_target,
             router_timeout: config.provisioning.command_timeout.get(),
             secrets: secrets.clone(),
             started,

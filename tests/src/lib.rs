@@ -13,4 +13,5 @@ pub mod peers;
 pub mod ports;
 pub mod postgres;
 pub mod proxy;
+pub mod scenario;
 pub mod siteboxd;

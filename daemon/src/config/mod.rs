@@ -256,6 +256,9 @@ pub struct DaemonConfig {
     pub user: Option<String>,
     /// Scenario runs only: the daemon's clock runs this many times faster than real time.
     pub clock_speed: f64,
+    /// Scenario runs only: the real instant (ms since the Unix epoch) at which the fast clock
+    /// stood at the real time, so the clock keeps its timeline across restarts. Unset: start-up.
+    pub clock_anchor: Option<i64>,
 }
 
 impl Default for DaemonConfig {
@@ -264,6 +267,7 @@ impl Default for DaemonConfig {
             shutdown_grace: ConfigDuration::secs(10),
             user: None,
             clock_speed: 1.0,
+            clock_anchor: None,
         }
     }
 }

@@ -21,6 +21,9 @@ use crate::queue::{JobId, admin};
 use crate::store::web as sql;
 use crate::store::{Tx, sessions, subscriptions, vouchers as voucher_sql};
 
+/// Password checks running at once.
+static VERIFY_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// `POST /api/v1/login` `{name, password}`: sets the session cookie, returns the CSRF token.
 pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAddr) -> ApiResult {
     let body = http::read_json(request).await?;
@@ -51,10 +54,14 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
     let hash = account
         .as_ref()
         .map_or_else(|| auth::decoy_hash().to_string(), |(_, hash)| hash.clone());
+    // argon2 takes ~19 MiB and tens of ms per check: a burst of logins waits its turn rather
+    // than taking a small box's memory.
+    let turn = VERIFY_TURNS.acquire().await.map_err(ApiError::internal)?;
     let typed = password.clone();
     let matches = tokio::task::spawn_blocking(move || auth::verify_password(&typed, &hash))
         .await
         .map_err(ApiError::internal)?;
+    drop(turn);
     let technician = account
         .filter(|_| matches)
         .map(|(technician, _)| technician);
@@ -287,6 +294,24 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                 "action": "diagnostics.router_login", "router": name, "ok": result["ok"],
             });
             let subject = format!("router:{}", router.id.0);
+            web.store
+                .write(move |tx| audit(tx, now, &actor, &subject, detail))
+                .await?;
+            http::ok(&result)
+        }
+        "/diagnostics/radius-auth" => {
+            let username = text(&body, "username")?;
+            let password = text(&body, "password")?;
+            let target = web.radius_target.as_ref().ok_or_else(|| {
+                ApiError::bad_request("the RADIUS server is off ([radius] enabled)")
+            })?;
+            let result = super::radius_test::login(target, &username, &password).await?;
+            // Never the password.
+            let detail = json!({
+                "action": "diagnostics.radius_auth", "username": username,
+                "answer": result["answer"], "reply_message": result["reply_message"],
+            });
+            let subject = format!("subscriber:{username}");
             web.store
                 .write(move |tx| audit(tx, now, &actor, &subject, detail))
                 .await?;

@@ -13,6 +13,7 @@ mod config;
 mod http;
 pub mod log_ring;
 mod metrics;
+pub mod radius_test;
 mod server;
 mod snapshot;
 mod ws;
@@ -43,6 +44,8 @@ pub struct Web {
     pub data_dir: PathBuf,
     /// The RADIUS server's counters, when it runs.
     pub radius: Option<Arc<sitebox_radius::Counters>>,
+    /// The RADIUS server's client table and socket, for the test login.
+    pub radius_target: Option<radius_test::RadiusTarget>,
     /// Deadline of one RouterOS API command (`[provisioning] command_timeout`), for the
     /// router login test.
     pub router_timeout: std::time::Duration,

@@ -28,6 +28,9 @@ use super::http::{ApiError, ApiResult, Caller};
 use super::snapshot::{self, Part};
 use crate::events::EventKind;
 
+/// WebSockets open at once (each holds a bus subscription and a task).
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+
 /// Events arriving this close together are answered with one push of the parts they changed.
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
@@ -71,6 +74,12 @@ pub(super) fn upgrade(
             ));
         }
     }
+    let Ok(slot) = SLOTS.try_acquire() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many live pages open; close one",
+        ));
+    };
     let key = headers
         .get(header::SEC_WEBSOCKET_KEY)
         .ok_or_else(|| ApiError::bad_request("Sec-WebSocket-Key is missing"))?;
@@ -78,6 +87,7 @@ pub(super) fn upgrade(
     let on_upgrade = hyper::upgrade::on(&mut request);
     let web = Arc::clone(web);
     tasks.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket =

@@ -212,6 +212,37 @@ fn the_api_shows_the_site_and_acts_on_it() {
         "{login}"
     );
 
+    // RADIUS test login against the running server: accepted with her plan, and a wrong
+    // password rejected with the reason; the password is not in the audit log.
+    let accepted = tina
+        .post(
+            addr,
+            "/api/v1/diagnostics/radius-auth",
+            &json!({ "username": "alice", "password": "alice-pass" }),
+        )
+        .json();
+    assert_eq!(accepted["answer"], "Access-Accept", "{accepted}");
+    assert!(
+        accepted["session_timeout_s"]
+            .as_u64()
+            .is_some_and(|s| s > 0 && s <= 86_400),
+        "{accepted}"
+    );
+    let rejected = tina
+        .post(
+            addr,
+            "/api/v1/diagnostics/radius-auth",
+            &json!({ "username": "alice", "password": "nope" }),
+        )
+        .json();
+    assert_eq!(rejected["answer"], "Access-Reject", "{rejected}");
+    assert!(
+        rejected["reply_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Wrong password")),
+        "{rejected}"
+    );
+
     // Re-provision: the router's RADIUS settings and alice queued again.
     let queued = tina
         .post(
@@ -263,6 +294,7 @@ fn the_api_shows_the_site_and_acts_on_it() {
         ("JobDiscarded", ""),
         ("TechnicianAction", "diagnostics.router_login"),
         ("TechnicianAction", "router.reprovision"),
+        ("TechnicianAction", "diagnostics.radius_auth"),
     ] {
         assert!(
             audit
@@ -271,6 +303,16 @@ fn the_api_shows_the_site_and_acts_on_it() {
             "{action}/{detail} by tina missing: {audit:?}"
         );
     }
+
+    let db = rusqlite::Connection::open(site.daemon.database()).expect("db");
+    let leaked: i64 = db
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE detail LIKE '%alice-pass%'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(leaked, 0, "a password reached the audit log");
 
     // The log tail has the daemon's own lines.
     let log = tina.get(addr, "/api/v1/log?lines=500").json();

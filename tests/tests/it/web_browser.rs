@@ -11,7 +11,7 @@ use crate::web_site::{Site, TECHNICIAN, cli, failed_job, radclient};
 
 #[test]
 fn a_technician_logs_in_watches_a_login_arrive_and_retries_a_failed_job() {
-    let site = Site::start();
+    let mut site = Site::start();
     // Alice was online earlier; the job that was to cut her off failed (the router did not
     // answer) and waits in the failed store.
     site.alice_logs_in("OLD-1");
@@ -101,6 +101,7 @@ fn a_technician_logs_in_watches_a_login_arrive_and_retries_a_failed_job() {
         Duration::from_secs(5),
     );
     let shown_after = committed.elapsed();
+    eprintln!("web_browser: session on the page {shown_after:?} after the Accounting-Response");
     assert!(
         shown_after < Duration::from_secs(1),
         "session shown {shown_after:?} after the commit"
@@ -152,6 +153,52 @@ fn a_technician_logs_in_watches_a_login_arrive_and_retries_a_failed_job() {
         )
         .expect("audit row");
     assert_eq!(retried_by, "technician:tina");
+
+    // The page does not poll: one snapshot request for the whole visit, and nothing while
+    // it sits idle (the figures keep coming over the socket).
+    assert_eq!(
+        site.daemon.count_log("/api/v1/snapshot"),
+        1,
+        "{}",
+        site.daemon.log()
+    );
+    let requests = site.daemon.count_log("web request");
+    let figures = browser.eval("document.querySelector('#box').textContent");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        site.daemon.count_log("web request"),
+        requests,
+        "the idle page made requests"
+    );
+    assert_ne!(
+        browser.eval("document.querySelector('#box').textContent"),
+        figures,
+        "the status figures (uptime, clock) were pushed while idle"
+    );
+
+    // A power cut: the page notices, and when the box is back it reconnects by itself and
+    // resyncs, showing what changed while it was away (a job that failed meanwhile, which no
+    // event will ever announce to it).
+    site.daemon.kill9();
+    browser.wait_for(
+        "document.querySelector('#link').textContent !== 'live'",
+        Duration::from_secs(5),
+    );
+    let while_away = failed_job(&site.daemon, 1, "RouterOS API: connection refused");
+    site.daemon.restart();
+    browser.wait_for(
+        "document.querySelector('#link').textContent === 'live'",
+        Duration::from_secs(30),
+    );
+    browser.wait_for(
+        &format!("document.querySelector('#failed tr[data-job=\"{while_away}\"]')"),
+        Duration::from_secs(2),
+    );
+    assert_eq!(
+        browser.eval("window.stillTheSamePage === true"),
+        serde_json::json!(true),
+        "the page was reloaded"
+    );
 
     // Screenshots: the phone view, then the dashboard on a laptop-sized screen.
     let dir = artifacts_dir();

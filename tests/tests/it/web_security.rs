@@ -21,6 +21,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/api/v1/vouchers", r#"{"plan": "day", "count": 1}"#),
     ("/api/v1/diagnostics/router-login", r#"{"router": "gw1"}"#),
     ("/api/v1/routers/reprovision", r#"{"router": "gw1"}"#),
+    (
+        "/api/v1/diagnostics/radius-auth",
+        r#"{"username": "alice", "password": "alice-pass"}"#,
+    ),
 ];
 
 fn add_technician(daemon: &Siteboxd, name: &str, role: &str, password: &str) {

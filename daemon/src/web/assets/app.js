@@ -323,6 +323,24 @@ function wire() {
   });
 }
 
+function wireRadiusTest() {
+  $("#radius-test-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = $("#radius-result");
+    out.innerHTML = `<p class="muted">asking the RADIUS server…</p>`;
+    try {
+      const r = await api("POST", "/diagnostics/radius-auth", { username: $("#radius-user").value, password: $("#radius-password").value });
+      $("#radius-password").value = "";
+      out.innerHTML = r.ok
+        ? `<p class="${r.answer === "Access-Accept" ? "up" : "down"}">${esc(r.answer)}${r.reply_message ? ": " + esc(r.reply_message) : ""}` +
+          `${r.session_timeout_s ? " · Session-Timeout " + duration(r.session_timeout_s) : ""} · ${r.elapsed_ms.toFixed(1)} ms</p>`
+        : `<p class="down">${esc(r.error)}</p>`;
+    } catch (error) {
+      out.innerHTML = `<p class="error">${esc(error.message)}</p>`;
+    }
+  });
+}
+
 function wireReprovision() {
   $("#reprovision").addEventListener("click", async () => {
     const router = $("#diag-router").value;
@@ -340,6 +358,7 @@ function wireReprovision() {
 async function boot() {
   wire();
   wireReprovision();
+  wireRadiusTest();
   try {
     await showDashboard(await api("GET", "/session"));
   } catch (error) {
