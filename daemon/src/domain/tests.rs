@@ -786,7 +786,7 @@ async fn accounting_is_idempotent_and_charges_usage_once_then_enforces_the_data_
             jobs::list(
                 conn,
                 &jobs::ListFilter {
-                    queue: Some("provisioning".into()),
+                    queue: Some("enforcement".into()),
                     limit: 10,
                     ..Default::default()
                 },
@@ -966,7 +966,7 @@ async fn a_thousand_subscriptions_expire_at_their_instants_and_open_sessions_get
             jobs::list(
                 conn,
                 &jobs::ListFilter {
-                    queue: Some("provisioning".into()),
+                    queue: Some("enforcement".into()),
                     limit: 5000,
                     ..Default::default()
                 },
