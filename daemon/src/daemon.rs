@@ -26,6 +26,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     // First: a SIGTERM that arrives during start-up, or just after READY=1, must start the
     // drain, not kill the process with the default action.
     let signals = Signals::install()?;
+    let started = std::time::Instant::now();
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let clock: SharedClock = if config.daemon.clock_speed > 1.0 {
@@ -98,6 +99,17 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         }
     }
 
+    let web_listener = if config.web.enabled {
+        let bound = crate::web::bind(&config.web).await?;
+        tracing::info!(
+            url = %format!("{}://{}", bound.scheme(), bound.local_addr()?),
+            "web listening"
+        );
+        Some(bound)
+    } else {
+        None
+    };
+
     let links = RouterLinks::new(store.clone(), secrets.clone())
         .with_timeout(config.provisioning.command_timeout.get());
     let mut handlers = Handlers::new();
@@ -141,6 +153,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             links: links.clone(),
             every: config.provisioning.health_every.get(),
             command_timeout: config.provisioning.command_timeout.get(),
+            provisioning: config.provisioning.enabled,
         },
     ));
     let settings = RunnerSettings::from_config(&config.queue, config.daemon.shutdown_grace.get());
@@ -158,8 +171,14 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     }
     tasks.spawn(runner.run(shutdown.clone()));
 
+    let mut radius_counters = None;
+    let mut radius_target = None;
     if let Some((auth, acct)) = radius_sockets {
         let clients = Arc::new(Clients::new());
+        radius_target = Some(crate::web::radius_test::RadiusTarget {
+            clients: Arc::clone(&clients),
+            auth: auth.local_addr().context("the RADIUS socket's address")?,
+        });
         clients.replace(
             radius::load_clients(&store, &secrets)
                 .await
@@ -178,6 +197,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         };
         let server = Server::new(policy, Arc::clone(&clients), server_config);
         let counters = server.counters();
+        radius_counters = Some(Arc::clone(&counters));
         tracing::info!(auth = %config.radius.auth_listen, acct = %config.radius.acct_listen, "RADIUS listening");
         let stop = shutdown.clone();
         tasks.spawn(async move {
@@ -212,6 +232,26 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         &shutdown,
     )
     .context("starting the sync agent")?;
+    if let Some(bound) = web_listener {
+        let web = Arc::new(crate::web::Web {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.web.clone(),
+            site_name: config.site.name.clone(),
+            data_dir: config.store.data_dir.clone(),
+            radius: radius_counters,
+            radius_target,
+            router_timeout: config.provisioning.command_timeout.get(),
+            secrets: secrets.clone(),
+            started,
+        });
+        tasks.spawn(crate::web::serve(
+            bound,
+            web,
+            tasks.clone(),
+            shutdown.clone(),
+        ));
+    }
     tasks.close();
 
     // Start-up is over: the store is open and every server above has its socket bound. Keep

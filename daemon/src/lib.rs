@@ -17,3 +17,4 @@ pub mod radius;
 pub mod secrets;
 pub mod store;
 pub mod sync;
+pub mod web;

@@ -5,7 +5,9 @@
 //! package to install, never a silent skip: run the suite through `tests/run.sh`, which installs
 //! and starts every peer.
 
+pub mod browser;
 pub mod cloud;
+pub mod http;
 pub mod mosquitto;
 pub mod peers;
 pub mod ports;

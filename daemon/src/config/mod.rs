@@ -53,6 +53,9 @@ pub struct Config {
     /// Cloud sync over MQTT (absent: disabled).
     #[serde(default)]
     pub sync: crate::sync::SyncConfig,
+    /// The technician page.
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
     /// Managed routers: provisioning and health polling.
     #[serde(default)]
     pub provisioning: ProvisioningConfig,
@@ -376,6 +379,13 @@ impl Config {
                 address: self.radius.acct_listen,
             });
         }
+        if self.web.enabled {
+            listeners.push(Listener {
+                name: "web",
+                protocol: Protocol::Tcp,
+                address: self.web.listen,
+            });
+        }
         if self.simulator.enabled {
             listeners.push(Listener {
                 name: "routeros-simulator",
@@ -543,6 +553,7 @@ impl Config {
             }
         }
         problems.extend(self.sync.validate());
+        problems.extend(self.web.validate());
         problems.extend(provisioning::validate(&self.provisioning, &self.simulator));
         problems
     }

@@ -92,6 +92,7 @@ pub fn subscriber_changed(
 ) -> Result<usize, DomainError> {
     let mut new = 0;
     for router in router_health::managed(tx)? {
+        router_health::bump_wanted(tx, router, subscriber)?;
         if matches!(
             tx.enqueue(&provision_job(router, subscriber), now)?,
             Enqueued::New(_)
@@ -127,6 +128,7 @@ pub fn reprovision_router(
     tx.enqueue(&configure_job(router), now)?;
     let subscribers = router_health::subscriber_ids(tx)?;
     for subscriber in &subscribers {
+        router_health::bump_wanted(tx, router, *subscriber)?;
         tx.enqueue(&provision_job(router, *subscriber), now)?;
     }
     Ok(subscribers.len())
@@ -211,6 +213,21 @@ impl std::fmt::Debug for Desired {
     }
 }
 
+/// Provisioning jobs for the subscribers whose latest change `router` does not have (at most
+/// `limit`); returns how many. A pair whose job still waits is not doubled (unique key).
+pub fn catch_up(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    router: RouterId,
+    limit: u32,
+) -> Result<usize, DomainError> {
+    let behind = router_health::behind(tx, router, limit)?;
+    for subscriber in &behind {
+        tx.enqueue(&provision_job(router, *subscriber), now)?;
+    }
+    Ok(behind.len())
+}
+
 /// What `subscriber` should look like on a router at `now`; None when there is no such
 /// subscriber.
 pub fn desired(
@@ -251,4 +268,180 @@ pub fn desired(
         password,
         profile,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plans::{self, NewPlan};
+    use crate::domain::routers::{self, ApiAccess, NewRouter};
+    use crate::domain::subscribers::{self, NewSubscriber};
+    use crate::domain::subscriptions::{self, Origin, Source};
+    use crate::events::Actor;
+    use crate::store::jobs::{self, ListFilter};
+    use crate::store::testing::temp_store;
+
+    const T0: Timestamp = Timestamp::from_millis(1_769_860_800_000);
+
+    fn router(name: &str, ip: &str, managed: bool) -> NewRouter {
+        NewRouter {
+            name: name.into(),
+            nas_ip: ip.parse().expect("ip"),
+            nas_identifier: None,
+            radius_secret: "testing123".into(),
+            coa_port: 3799,
+            api: managed.then(|| ApiAccess {
+                host: "10.0.0.1".into(),
+                port: 8728,
+                tls: false,
+                fingerprint: None,
+                user: "sitebox".into(),
+                password: "pw".into(),
+            }),
+            codepage: "windows-1252".into(),
+        }
+    }
+
+    fn pending(conn: &rusqlite::Connection) -> Vec<(String, String)> {
+        let filter = ListFilter {
+            limit: 1000,
+            ..ListFilter::default()
+        };
+        let mut keys: Vec<(String, String)> = jobs::list(conn, &filter)
+            .expect("jobs")
+            .into_iter()
+            .filter(|j| j.queue == QUEUE)
+            .map(|j| (j.kind, j.unique_key.unwrap_or_default()))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn changes_enqueue_one_job_per_managed_router_and_desired_follows_the_store() {
+        let (store, _dir) = temp_store();
+        let secrets = Secrets::from_key([7; 32]);
+        let s = secrets.clone();
+        let (managed, alice) = store
+            .write(move |tx| {
+                let managed =
+                    routers::add(tx, &s, &Actor::Cli, T0, router("gw1", "10.0.0.1", true))?;
+                routers::add(tx, &s, &Actor::Cli, T0, router("nas2", "10.0.0.2", false))?;
+                let mut plan = NewPlan::hotspot("1h", 50, "KES", 3600);
+                plan.rate_limit = Some("2M/4M".into());
+                plan.shared_users = 2;
+                let plan = plans::create(tx, &Actor::Cli, T0, plan)?;
+                let alice = subscribers::create(
+                    tx,
+                    &s,
+                    &Actor::Cli,
+                    T0,
+                    NewSubscriber {
+                        username: "alice".into(),
+                        kind: "hotspot".into(),
+                        password: Some("alice-pw".into()),
+                        ..NewSubscriber::default()
+                    },
+                )?;
+                // A second change before the job ran collapses into the waiting job.
+                let origin = Origin {
+                    source: Source::Manual,
+                    payment_id: None,
+                    voucher_id: None,
+                };
+                subscriptions::grant(tx, &Actor::Cli, T0, &alice, &plan, origin)?;
+                Ok::<_, DomainError>((managed.id, alice.id))
+            })
+            .await
+            .expect("setup");
+        let keys = store
+            .read(|conn| Ok::<_, DomainError>(pending(conn)))
+            .await
+            .unwrap();
+        assert_eq!(
+            keys,
+            [
+                (CONFIGURE.to_string(), format!("configure:{}", managed.0)),
+                (
+                    PROVISION.to_string(),
+                    format!("provision:{}:{}", managed.0, alice.0)
+                ),
+            ]
+        );
+
+        let s = secrets.clone();
+        let store2 = store.clone();
+        let at = move |t: Timestamp| {
+            let (s, store) = (s.clone(), store.clone());
+            async move {
+                store
+                    .read(move |conn| desired(conn, &s, alice, t))
+                    .await
+                    .expect("desired")
+                    .expect("alice")
+            }
+        };
+        let Desired::Present {
+            password,
+            profile,
+            enabled,
+            service,
+            ..
+        } = at(T0).await
+        else {
+            panic!("alice is present");
+        };
+        assert_eq!(
+            (service, enabled, password.as_deref()),
+            (Service::Hotspot, true, Some("alice-pw"))
+        );
+        assert_eq!(
+            profile,
+            Some(Profile {
+                name: "sitebox-1h".into(),
+                rate_limit: Some("2M/4M".into()),
+                shared_users: 2
+            })
+        );
+        // Past its expiry the plan no longer counts: disabled, the router's default profile.
+        let later = at(T0.after(Duration::from_secs(3601))).await;
+        assert!(
+            matches!(
+                &later,
+                Desired::Present {
+                    enabled: false,
+                    profile: None,
+                    ..
+                }
+            ),
+            "{later:?}"
+        );
+
+        // Revisions: the router is behind until a job records the latest one it converged to;
+        // a change that lands after that puts it behind again, and catch-up enqueues it.
+        let behind = |store: crate::store::Store| async move {
+            store
+                .read(move |conn| router_health::behind(conn, managed, 10))
+                .await
+        };
+        assert_eq!(behind(store2.clone()).await.unwrap(), [alice]);
+        store2
+            .write(move |tx| {
+                let revision = router_health::wanted(tx, managed, alice)?;
+                assert_eq!(revision, 2, "created, then granted");
+                router_health::mark_applied(tx, managed, alice, revision)
+            })
+            .await
+            .unwrap();
+        assert_eq!(behind(store2.clone()).await.unwrap(), []);
+        let caught = store2
+            .write(move |tx| {
+                subscribers::set_active(tx, &Actor::Cli, T0, "alice", false)?;
+                catch_up(tx, T0, managed, 10)
+            })
+            .await
+            .unwrap();
+        assert_eq!(caught, 1);
+        assert_eq!(behind(store2.clone()).await.unwrap(), [alice]);
+    }
 }

@@ -181,6 +181,11 @@ pub fn set_state(
             serde_json::json!({ "name": name, "state": stored.state }),
         ),
     )?;
+    // Back in service: it may have missed every change made while it was disabled.
+    if active && router.state != "active" && stored.api_host.is_some() && stored.api_user.is_some()
+    {
+        super::provisioning::reprovision_router(tx, now, stored.id)?;
+    }
     Ok(stored)
 }
 

@@ -36,6 +36,8 @@ pub struct Poller {
     pub every: Duration,
     /// The client's deadline per step; a poll gets a few of them.
     pub command_timeout: Duration,
+    /// `[provisioning] enabled`: a router that answers gets the changes it missed.
+    pub provisioning: bool,
 }
 
 impl Poller {
@@ -105,7 +107,10 @@ impl Poller {
             Err(_) => {
                 // The client bounds each step; this is the backstop for the whole poll.
                 link.disconnect().await;
-                Err(format!("no answer within {:?}", self.deadline()))
+                Err(format!(
+                    "timed out after {:?} without an answer",
+                    self.deadline()
+                ))
             }
         };
         if let Err(error) = &outcome {
@@ -120,6 +125,7 @@ impl Poller {
         outcome: Result<Reached, String>,
     ) -> Result<(), JobError> {
         let (id, name, now) = (router.id, router.name.clone(), self.clock.now());
+        let catch_up = self.provisioning && outcome.is_ok();
         self.store
             .write(move |tx| {
                 let before = router_health::get(tx, id)?
@@ -151,6 +157,12 @@ impl Poller {
                             }),
                         ),
                     )?;
+                }
+                if catch_up {
+                    let behind = provisioning::catch_up(tx, now, id, 500)?;
+                    if behind > 0 {
+                        tracing::debug!(router = %name, behind, "provisioning catch-up");
+                    }
                 }
                 Ok::<_, DomainError>(())
             })

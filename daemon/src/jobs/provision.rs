@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sitebox_routeros::client::{Error as ApiError, Password, Router as ApiRouter};
 use sitebox_routeros::ops::{
-    self, HotspotUserProfileSpec, HotspotUserSpec, Menu, PppProfileSpec, PppSecretSpec,
+    self, Ensured, HotspotUserProfileSpec, HotspotUserSpec, Menu, PppProfileSpec, PppSecretSpec,
     RadiusClientSpec,
 };
 
@@ -111,7 +111,9 @@ impl Provisioner {
     }
 
     /// A router error as a job error (kept on the router row for the technician page too):
-    /// retried when the router or link may come back, failed at once when it refused.
+    /// failed at once when the router refused (a trap, the login, a certificate that does not
+    /// match the pin: retrying cannot help until someone fixes it), retried otherwise (down,
+    /// hung, a link that cut a reply short).
     pub(crate) async fn router_error(&self, router: &Router, err: &ApiError) -> JobError {
         let message = format!("router `{}`: {err}", router.name);
         let (id, recorded) = (router.id, message.clone());
@@ -122,10 +124,11 @@ impl Provisioner {
             .inspect_err(
                 |e: &StoreError| tracing::warn!(error = %e, "could not record the router error"),
             );
-        if err.is_transient() {
-            JobError::retry(message)
-        } else {
-            JobError::discard(message)
+        match err {
+            ApiError::Trap(_) | ApiError::LoginRefused(_) | ApiError::Tls { .. } => {
+                JobError::discard(message)
+            }
+            _ => JobError::retry(message),
         }
     }
 
@@ -136,27 +139,41 @@ impl Provisioner {
         let Some((router, link)) = self.link(id).await? else {
             return Ok(());
         };
-        let mut applied: Option<Desired> = None;
+        let mut applied: Option<i64> = None;
         for _ in 0..ROUNDS {
             let (secrets, now) = (self.secrets.clone(), self.clock.now());
-            let wanted = self
+            let read = self
                 .store
-                .read(move |conn| provisioning::desired(conn, &secrets, subscriber, now))
+                .read(move |conn| {
+                    let revision = router_health::wanted(conn, id, subscriber)?;
+                    let wanted = provisioning::desired(conn, &secrets, subscriber, now)?;
+                    Ok::<_, DomainError>(wanted.map(|w| (revision, w)))
+                })
                 .await
-                .map_err(|e: DomainError| JobError::retry(e))?;
-            let Some(wanted) = wanted else {
+                .map_err(JobError::retry)?;
+            let Some((revision, wanted)) = read else {
                 return Ok(());
             };
             // A change committed while this job ran found it running and did not enqueue
-            // another: converge again until what the store says is what the router has.
-            if applied.as_ref() == Some(&wanted) {
+            // another: converge again until the router has the latest revision. (One that
+            // commits after this read is left behind in the table; the health sweep finds it.)
+            if applied == Some(revision) {
                 return Ok(());
             }
-            if let Err(err) = apply(&link, &wanted).await {
-                return Err(self.router_error(&router, &err).await);
+            match apply(&link, &wanted).await {
+                Ok(true) => {
+                    tracing::info!(router = %router.name, subscriber = ?wanted, revision, "provisioned")
+                }
+                Ok(false) => {
+                    tracing::debug!(router = %router.name, subscriber = ?wanted, revision, "already provisioned")
+                }
+                Err(err) => return Err(self.router_error(&router, &err).await),
             }
-            tracing::info!(router = %router.name, subscriber = ?wanted, "provisioned");
-            applied = Some(wanted);
+            self.store
+                .write(move |tx| router_health::mark_applied(tx, id, subscriber, revision))
+                .await
+                .map_err(|e: StoreError| JobError::retry(e))?;
+            applied = Some(revision);
         }
         Ok(())
     }
@@ -237,12 +254,14 @@ impl Provisioner {
     }
 }
 
-/// Brings the router to `wanted`.
-async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<(), ApiError> {
+/// Brings the router to `wanted`; returns whether anything had to change.
+async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
+    let mut changed = false;
+    let mut note = |ensured: Ensured| changed |= !matches!(ensured, Ensured::Unchanged(_));
     match wanted {
         Desired::Absent { username } => {
-            ops::remove_hotspot_user(link, username).await?;
-            ops::remove_ppp_secret(link, username).await?;
+            changed |= ops::remove_hotspot_user(link, username).await?;
+            changed |= ops::remove_ppp_secret(link, username).await?;
         }
         Desired::Present {
             username,
@@ -258,58 +277,66 @@ async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<(), ApiError> {
             match service {
                 Service::Hotspot => {
                     if let Some(profile) = profile {
-                        ops::ensure_hotspot_user_profile(
+                        note(
+                            ops::ensure_hotspot_user_profile(
+                                link,
+                                &HotspotUserProfileSpec {
+                                    name: profile.name.clone(),
+                                    rate_limit: profile.rate_limit.clone(),
+                                    shared_users: Some(profile.shared_users),
+                                    ..HotspotUserProfileSpec::default()
+                                },
+                            )
+                            .await?,
+                        );
+                    }
+                    note(
+                        ops::ensure_hotspot_user(
                             link,
-                            &HotspotUserProfileSpec {
-                                name: profile.name.clone(),
-                                rate_limit: profile.rate_limit.clone(),
-                                shared_users: Some(profile.shared_users),
-                                ..HotspotUserProfileSpec::default()
+                            &HotspotUserSpec {
+                                name: username.clone(),
+                                password,
+                                profile: Some(profile_name),
+                                comment: Some(COMMENT.into()),
+                                disabled: Some(!enabled),
+                                ..HotspotUserSpec::default()
                             },
                         )
-                        .await?;
-                    }
-                    ops::ensure_hotspot_user(
-                        link,
-                        &HotspotUserSpec {
-                            name: username.clone(),
-                            password,
-                            profile: Some(profile_name),
-                            comment: Some(COMMENT.into()),
-                            disabled: Some(!enabled),
-                            ..HotspotUserSpec::default()
-                        },
-                    )
-                    .await?;
+                        .await?,
+                    );
                 }
                 Service::Pppoe => {
                     if let Some(profile) = profile {
-                        ops::ensure_ppp_profile(
+                        note(
+                            ops::ensure_ppp_profile(
+                                link,
+                                &PppProfileSpec {
+                                    name: profile.name.clone(),
+                                    rate_limit: profile.rate_limit.clone(),
+                                    ..PppProfileSpec::default()
+                                },
+                            )
+                            .await?,
+                        );
+                    }
+                    note(
+                        ops::ensure_ppp_secret(
                             link,
-                            &PppProfileSpec {
-                                name: profile.name.clone(),
-                                rate_limit: profile.rate_limit.clone(),
-                                ..PppProfileSpec::default()
+                            &PppSecretSpec {
+                                name: username.clone(),
+                                password,
+                                service: Some("pppoe".into()),
+                                profile: Some(profile_name),
+                                comment: Some(COMMENT.into()),
+                                disabled: Some(!enabled),
+                                ..PppSecretSpec::default()
                             },
                         )
-                        .await?;
-                    }
-                    ops::ensure_ppp_secret(
-                        link,
-                        &PppSecretSpec {
-                            name: username.clone(),
-                            password,
-                            service: Some("pppoe".into()),
-                            profile: Some(profile_name),
-                            comment: Some(COMMENT.into()),
-                            disabled: Some(!enabled),
-                            ..PppSecretSpec::default()
-                        },
-                    )
-                    .await?;
+                        .await?,
+                    );
                 }
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }

@@ -17,7 +17,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         include_str!("migrations/0002_outbox.sql"),
     ),
     (3, "cloud sync", include_str!("migrations/0003_sync.sql")),
-    // 4 (web) is added by its module.
+    (
+        4,
+        "technician page",
+        include_str!("migrations/0004_web.sql"),
+    ),
     (
         5,
         "hotspot domain",

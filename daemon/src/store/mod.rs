@@ -22,6 +22,7 @@ pub mod subscriptions;
 pub mod sync;
 mod tx;
 pub mod vouchers;
+pub mod web;
 mod writer;
 
 use std::fs::File;

@@ -134,3 +134,61 @@ pub fn subscriber_ids(conn: &Connection) -> Result<Vec<SubscriberId>, StoreError
     let rows = stmt.query_map([], |row| row.get(0).map(SubscriberId))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+/// A change to `subscriber` that `router` must get: its wanted revision goes up.
+pub fn bump_wanted(
+    conn: &Connection,
+    router: RouterId,
+    subscriber: SubscriberId,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO router_provisioning (router_id, subscriber_id) VALUES (?1, ?2)
+         ON CONFLICT (router_id, subscriber_id) DO UPDATE SET wanted = wanted + 1",
+    )?
+    .execute(params![router.0, subscriber.0])?;
+    Ok(())
+}
+
+/// The wanted revision of (`router`, `subscriber`); 0 when never changed.
+pub fn wanted(
+    conn: &Connection,
+    router: RouterId,
+    subscriber: SubscriberId,
+) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT wanted FROM router_provisioning WHERE router_id = ?1 AND subscriber_id = ?2",
+        )?
+        .query_row(params![router.0, subscriber.0], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// The router has revision `revision` of the subscriber (never moves back).
+pub fn mark_applied(
+    conn: &Connection,
+    router: RouterId,
+    subscriber: SubscriberId,
+    revision: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE router_provisioning SET applied = MAX(applied, ?3)
+         WHERE router_id = ?1 AND subscriber_id = ?2",
+    )?
+    .execute(params![router.0, subscriber.0, revision])?;
+    Ok(())
+}
+
+/// Up to `limit` subscribers whose latest change `router` does not have yet.
+pub fn behind(
+    conn: &Connection,
+    router: RouterId,
+    limit: u32,
+) -> Result<Vec<SubscriberId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT subscriber_id FROM router_provisioning WHERE router_id = ?1 AND applied < wanted
+         ORDER BY subscriber_id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![router.0, limit], |row| row.get(0).map(SubscriberId))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
