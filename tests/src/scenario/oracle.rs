@@ -470,11 +470,19 @@ fn expiry(v: &mut Verdict, facts: &Facts<'_>, conn: &rusqlite::Connection) {
             .get(&log.user)
             .and_then(|(state, at)| (state == "expired").then_some(*at).flatten());
         match (expires, log.cut_at) {
-            (Some(at), cut) if log.started < at - SLACK && log.ended > at + SLACK => {
-                // Open at the expiry instant (and still open at the router after it).
+            (Some(at), cut)
+                if log.started < at - SLACK && (cut.is_some() || log.ended > at + SLACK) =>
+            {
+                // Open at the expiry instant: cut off, or still open at the router after it.
                 expected_cuts += 1;
                 match cut {
                     Some(cut) => {
+                        v.check(cut >= at - SLACK, || {
+                            format!(
+                                "{}'s session {} cut at {cut} before the plan's end {at}",
+                                log.user, log.session
+                            )
+                        });
                         lags.push((cut - at) as f64 / 1000.0);
                         if cut > at + cut_bound {
                             late += 1;
