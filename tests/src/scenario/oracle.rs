@@ -813,3 +813,18 @@ fn storm(v: &mut Verdict, facts: &Facts<'_>) {
     v.figure("auth_p50_ms", percentile(&all, 50.0));
     v.figure("auth_p99_ms", percentile(&all, 99.0));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), 50.0);
+        assert_eq!(percentile(&values, 99.0), 99.0);
+        assert_eq!(percentile(&values, 100.0), 100.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
+}
