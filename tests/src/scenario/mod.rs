@@ -737,6 +737,8 @@ pub fn run(
         commands_sent: issuer.sent(),
     };
     let samples = samples.lock().expect("samples").clone();
+    let mut verdict = verdict;
+    backlog_figures(&mut verdict, &samples, minute_of(uplink.1));
     let report = report::json(options, &verdict, &samples, &incidents, &timings);
     let html = report::html(&report);
     if let Some(dir) = artifacts {
@@ -767,6 +769,20 @@ pub fn run(
         html,
         breaches: verdict.breaches,
     })
+}
+
+/// The sync backlog's peak and how long it took to drain after the uplink came back.
+fn backlog_figures(verdict: &mut oracle::Verdict, samples: &[Sample], uplink_back: f64) {
+    let peak = samples.iter().map(|s| s.backlog).max().unwrap_or(0);
+    verdict.figures.insert("backlog_peak".into(), peak.into());
+    let drained = samples
+        .iter()
+        .find(|s| s.minute >= uplink_back && s.backlog >= 0 && s.backlog <= peak / 20)
+        .map(|s| s.minute - uplink_back);
+    verdict.figures.insert(
+        "backlog_drained_minutes_after_uplink".into(),
+        drained.map_or(serde_json::Value::Null, Into::into),
+    );
 }
 
 /// The daemon's config: RADIUS on free loopback ports, sync through the proxy, the fast clock.
