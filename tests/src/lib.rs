@@ -6,9 +6,12 @@
 //! and starts every peer.
 
 pub mod cloud;
+pub mod freeradius;
 pub mod mosquitto;
 pub mod peers;
 pub mod ports;
 pub mod postgres;
 pub mod proxy;
+pub mod radius_bench;
+pub mod radius_load;
 pub mod siteboxd;

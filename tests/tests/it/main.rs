@@ -5,6 +5,7 @@ mod notify;
 mod packaging_backup;
 mod queue_crash;
 mod radius;
+mod radius_bench;
 mod routeros;
 mod sync_e2e;
 mod sync_isolation;
