@@ -5,6 +5,7 @@
 //! cargo bench -p sitebox-tests --bench radius                 # 10,000 users, 10 s phases
 //! SITEBOX_BENCH_RUNS=3 cargo bench -p sitebox-tests --bench radius   # and the medians
 //! SITEBOX_BENCH_QUICK=1 cargo bench -p sitebox-tests --bench radius  # 500 users, 1 s phases
+//! SITEBOX_BENCH_ONLY=sitebox cargo bench -p sitebox-tests --bench radius # one server (profiling)
 //! ```
 //!
 //! `cargo bench` builds in the bench profile (release settings), so the `siteboxd` it runs is
@@ -22,6 +23,10 @@ fn main() {
     } else {
         Settings::full()
     };
+    let mut settings = settings;
+    if let Ok(only) = std::env::var("SITEBOX_BENCH_ONLY") {
+        settings.only = only.split(',').map(str::to_string).collect();
+    }
     let runs: usize = std::env::var("SITEBOX_BENCH_RUNS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -51,6 +56,9 @@ fn main() {
                 row.acct.lost,
                 row.acct_stored,
             );
+            for line in &row.log_errors {
+                println!("run {run} {} log: {line}", row.server);
+            }
         }
         let figures: Vec<Figures> = rows.iter().map(Figures::from).collect();
         println!("\nrun {run}\n{}", radius_bench::table(&figures));
@@ -62,5 +70,8 @@ fn main() {
             radius_bench::table(&radius_bench::medians(&all))
         );
     }
-    println!("auth/s, acct/s: closed loop; open/s, p50, p99: open loop; ratio = Sitebox / server");
+    println!(
+        "auth/s, acct/s: closed loop; open/s, p50, p99: open loop; ratio = Sitebox / server; \
+         µs/auth, µs/acct: server CPU time per closed-loop reply"
+    );
 }

@@ -41,8 +41,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Open-loop rate, Access-Requests per second.
     pub open_rate: u32,
-    /// Sockets the open loop spreads its requests over.
-    pub open_sockets: usize,
+    /// Run only the servers whose names contain one of these (all when empty).
+    pub only: Vec<String>,
 }
 
 impl Settings {
@@ -54,7 +54,7 @@ impl Settings {
             phase: Duration::from_secs(10),
             concurrency: 64,
             open_rate: 5_000,
-            open_sockets: 16,
+            only: Vec::new(),
         }
     }
 
@@ -66,7 +66,7 @@ impl Settings {
             phase: Duration::from_secs(1),
             concurrency: 16,
             open_rate: 1_000,
-            open_sockets: 4,
+            only: Vec::new(),
         }
     }
 }
@@ -86,8 +86,34 @@ pub struct Row {
     pub acct_stored: u64,
     /// Accounting Starts among the acknowledged requests (each should have made a record).
     pub acct_starts: u64,
+    /// The server's CPU time (user + system, all threads) per closed-loop Access-Accept.
+    pub auth_cpu: Duration,
+    /// The server's CPU time per closed-loop Accounting-Response.
+    pub acct_cpu: Duration,
     /// The first error and warning lines of the server's log (why requests went unanswered).
     pub log_errors: Vec<String>,
+}
+
+/// A process's CPU time so far, user and system, all threads (`/proc/PID/stat`, in the
+/// kernel's USER_HZ ticks of 10 ms).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+fn per_request(cpu: Duration, requests: u64) -> Duration {
+    if requests == 0 {
+        return Duration::ZERO;
+    }
+    cpu / u32::try_from(requests).unwrap_or(u32::MAX)
 }
 
 /// The first few distinct lines of `log` that report an error or a warning.
@@ -128,23 +154,35 @@ pub fn run(siteboxd: &Path, settings: &Settings) -> Vec<Row> {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut rows = Vec::new();
 
-    {
+    let wanted = |name: &str| {
+        settings.only.is_empty()
+            || settings
+                .only
+                .iter()
+                .any(|only| name.contains(only.as_str()))
+    };
+    if wanted("sitebox") {
         let dir = tempfile::tempdir().expect("temp dir");
         let started = Instant::now();
         let daemon = start_sitebox(siteboxd, dir.path(), &logins);
         eprintln!(
-            "sitebox: {} subscribers seeded and daemon ready in {:.1} s",
+            "sitebox: {} subscribers seeded and daemon ready in {:.1} s (pid {})",
             logins.len(),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            daemon.pid().unwrap_or(0)
         );
         let (auth, acct) = daemon.radius_ports();
         let target = target(auth, acct);
-        let mut row = measure(&runtime, "sitebox", &target, &logins, settings);
+        let pid = daemon.pid().expect("siteboxd runs");
+        let mut row = measure(&runtime, "sitebox", pid, &target, &logins, settings);
         row.acct_stored = sitebox_sessions(&daemon.database());
         row.log_errors = log_errors(&daemon.log());
         rows.push(row);
     }
     for backend in [Backend::Files, Backend::Sqlite] {
+        if !wanted(&format!("freeradius-{}", backend.name())) {
+            continue;
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let users: Vec<freeradius::User> = logins
             .iter()
@@ -154,9 +192,15 @@ pub fn run(siteboxd: &Path, settings: &Settings) -> Vec<Row> {
             })
             .collect();
         let server = FreeRadius::start(dir.path(), backend, &users, SECRET);
+        eprintln!(
+            "freeradius-{}: ready (pid {})",
+            backend.name(),
+            server.pid().unwrap_or(0)
+        );
         let target = target(server.auth().port(), server.acct().port());
         let name = format!("freeradius-{}", backend.name());
-        let mut row = measure(&runtime, &name, &target, &logins, settings);
+        let pid = server.pid().expect("freeradius runs");
+        let mut row = measure(&runtime, &name, pid, &target, &logins, settings);
         row.acct_stored = server.accounting_records();
         row.log_errors = log_errors(&server.log());
         rows.push(row);
@@ -175,6 +219,7 @@ fn target(auth: u16, acct: u16) -> Target {
 fn measure(
     runtime: &tokio::runtime::Runtime,
     server: &str,
+    pid: u32,
     target: &Target,
     logins: &Arc<Vec<Login>>,
     settings: &Settings,
@@ -189,6 +234,7 @@ fn measure(
         )
         .await;
         eprintln!("{server}: warm-up {:.0} auth/s", warm.rate());
+        let cpu = cpu_time(pid);
         let auth = radius_load::closed_loop(
             target,
             logins.clone(),
@@ -197,21 +243,18 @@ fn measure(
             settings.phase,
         )
         .await;
+        let auth_cpu = per_request(cpu_time(pid) - cpu, auth.ok);
         eprintln!("{server}: closed loop {:.0} auth/s", auth.rate());
-        let open = radius_load::open_loop(
-            target,
-            logins.clone(),
-            settings.open_rate,
-            settings.phase,
-            settings.open_sockets,
-        )
-        .await;
+        let open =
+            radius_load::open_loop(target, logins.clone(), settings.open_rate, settings.phase)
+                .await;
         eprintln!(
             "{server}: open loop {:.0}/s sent, p50 {:?} p99 {:?}",
             open.offered(),
             open.percentile(50.0),
             open.percentile(99.0)
         );
+        let cpu = cpu_time(pid);
         let acct = radius_load::closed_loop(
             target,
             logins.clone(),
@@ -220,6 +263,7 @@ fn measure(
             settings.phase,
         )
         .await;
+        let acct_cpu = per_request(cpu_time(pid) - cpu, acct.ok);
         eprintln!("{server}: accounting {:.0} writes/s", acct.rate());
         // Starts and Stops alternate per worker, so half the acknowledged requests (rounded
         // up per worker) are Starts; an upper bound is enough for the check.
@@ -231,6 +275,8 @@ fn measure(
             acct,
             acct_stored: 0,
             acct_starts,
+            auth_cpu,
+            acct_cpu,
             log_errors: Vec::new(),
         }
     })
@@ -333,6 +379,10 @@ pub struct Figures {
     pub p99_ms: f64,
     /// Closed-loop Accounting-Responses per second.
     pub acct_rate: f64,
+    /// Server CPU time per closed-loop Access-Accept, microseconds.
+    pub auth_cpu_us: f64,
+    /// Server CPU time per closed-loop Accounting-Response, microseconds.
+    pub acct_cpu_us: f64,
     /// Requests without a reply, all phases.
     pub lost: u64,
 }
@@ -346,6 +396,8 @@ impl From<&Row> for Figures {
             p50_ms: row.open.percentile(50.0).as_secs_f64() * 1e3,
             p99_ms: row.open.percentile(99.0).as_secs_f64() * 1e3,
             acct_rate: row.acct.rate(),
+            auth_cpu_us: row.auth_cpu.as_secs_f64() * 1e6,
+            acct_cpu_us: row.acct_cpu.as_secs_f64() * 1e6,
             lost: row.auth.lost + row.open.lost + row.acct.lost,
         }
     }
@@ -373,6 +425,8 @@ pub fn medians(runs: &[Vec<Figures>]) -> Vec<Figures> {
                 p50_ms: column(|f| f.p50_ms),
                 p99_ms: column(|f| f.p99_ms),
                 acct_rate: column(|f| f.acct_rate),
+                auth_cpu_us: column(|f| f.auth_cpu_us),
+                acct_cpu_us: column(|f| f.acct_cpu_us),
                 lost: runs.iter().map(|run| run[i].lost).sum(),
             }
         })
@@ -384,7 +438,7 @@ pub fn table(figures: &[Figures]) -> String {
     let mut out = String::new();
     let sitebox = figures.iter().find(|f| f.server == "sitebox");
     out.push_str(&format!(
-        "{:<18} {:>9} {:>9} {:>8} {:>8} {:>9} {:>10} {:>10} {:>6}\n",
+        "{:<18} {:>8} {:>8} {:>7} {:>7} {:>8} {:>10} {:>10} {:>8} {:>8} {:>6}\n",
         "server",
         "auth/s",
         "open/s",
@@ -393,6 +447,8 @@ pub fn table(figures: &[Figures]) -> String {
         "acct/s",
         "auth ratio",
         "acct ratio",
+        "µs/auth",
+        "µs/acct",
         "lost"
     ));
     let ratio = |ours: f64, theirs: f64| {
@@ -411,7 +467,7 @@ pub fn table(figures: &[Figures]) -> String {
             None => ("-".into(), "-".into()),
         };
         out.push_str(&format!(
-            "{:<18} {:>9.0} {:>9.0} {:>8.2} {:>8.2} {:>9.0} {:>10} {:>10} {:>6}\n",
+            "{:<18} {:>8.0} {:>8.0} {:>7.2} {:>7.2} {:>8.0} {:>10} {:>10} {:>8.0} {:>8.0} {:>6}\n",
             row.server,
             row.auth_rate,
             row.open_rate,
@@ -420,6 +476,8 @@ pub fn table(figures: &[Figures]) -> String {
             row.acct_rate,
             auth_ratio,
             acct_ratio,
+            row.auth_cpu_us,
+            row.acct_cpu_us,
             row.lost,
         ));
     }

@@ -21,6 +21,10 @@ use sitebox_radius::dictionary::attr;
 use sitebox_radius::{Attribute, Code, Packet, Secret};
 use tokio::net::UdpSocket;
 
+/// The open loop reuses a source port and identifier no sooner than this (FreeRADIUS keeps an
+/// answered request for `cleanup_delay`, 5 s, to catch duplicates).
+pub const ID_REUSE_AFTER: Duration = Duration::from_secs(6);
+
 /// How long a request may wait for its reply before it counts as lost.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -249,13 +253,19 @@ pub async fn closed_loop(
             Load::Acct => target.acct,
         };
         workers.push(tokio::spawn(async move {
-            let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-            socket.connect(server).await.expect("connect");
+            let mut socket = fresh_socket(server).await;
             let mut outcome = Outcome::default();
             let mut buffer = vec![0u8; 4096];
-            let mut identifier = fastrand::u8(..);
+            let mut identifier = 0u8;
             let mut session = 0u64;
             while Instant::now() < deadline {
+                // A NAS takes a new source port before an identifier comes round again:
+                // servers (FreeRADIUS among them) treat a packet with the source port and
+                // identifier of one answered in the last few seconds as a duplicate.
+                if identifier >= 254 {
+                    socket = fresh_socket(server).await;
+                    identifier = 0;
+                }
                 let requests = match load {
                     Load::Auth => vec![access_request(identifier, &users, &secret)],
                     Load::Acct => {
@@ -281,6 +291,12 @@ pub async fn closed_loop(
         total.merge(worker.await.expect("load worker"));
     }
     total.finish(duration)
+}
+
+async fn fresh_socket(server: SocketAddr) -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    socket.connect(server).await.expect("connect");
+    socket
 }
 
 /// Sends one request and waits for the reply with its identifier.
@@ -335,14 +351,16 @@ struct Lane {
     outcome: Mutex<Outcome>,
 }
 
-/// Access-Requests at `rate` per second for `duration`, over `sockets` sockets.
+/// Access-Requests at `rate` per second for `duration`, over enough sockets that a source port
+/// and identifier come round again only after [`ID_REUSE_AFTER`] (servers treat a packet that
+/// repeats them within a few seconds as a duplicate).
 pub async fn open_loop(
     target: &Target,
     users: Arc<Vec<Login>>,
     rate: u32,
     duration: Duration,
-    sockets: usize,
 ) -> Outcome {
+    let sockets = ((f64::from(rate) * ID_REUSE_AFTER.as_secs_f64() / 256.0).ceil() as usize).max(1);
     let mut lanes = Vec::with_capacity(sockets);
     let mut receivers = Vec::with_capacity(sockets);
     let done = Arc::new(AtomicBool::new(false));
