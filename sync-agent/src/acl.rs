@@ -167,6 +167,39 @@ mod tests {
     }
 
     #[test]
+    fn the_packaged_example_is_what_the_registry_generates() {
+        // packaging/mosquitto/{acl,passwords}.example: two sites of two tenants and the ingest
+        // account, passwords `example-{username}`, salt `sitebox-salt`.
+        let hash = |user: &str| {
+            password_hash_with_salt(
+                &format!("example-{user}"),
+                b"sitebox-salt",
+                PBKDF2_ITERATIONS,
+            )
+        };
+        let sites: Vec<SiteIdentity> = [("acme", "kibera-01"), ("bravo-net", "site-7")]
+            .into_iter()
+            .map(|(tenant, site)| SiteIdentity {
+                tenant: tenant.into(),
+                site: site.into(),
+                password_hash: hash(&site_username(tenant, site)),
+            })
+            .collect();
+        let accounts = [ServiceAccount {
+            username: "ingest".into(),
+            password_hash: hash("ingest"),
+        }];
+        assert_eq!(
+            acl_file(&sites, &accounts).expect("acl"),
+            include_str!("../../packaging/mosquitto/acl.example")
+        );
+        assert_eq!(
+            password_file(&sites, &accounts).expect("passwords"),
+            include_str!("../../packaging/mosquitto/passwords.example")
+        );
+    }
+
+    #[test]
     fn each_site_gets_only_its_own_prefix() {
         let sites = [SiteIdentity {
             tenant: "acme".into(),

@@ -5,8 +5,10 @@
 //! package to install, never a silent skip: run the suite through `tests/run.sh`, which installs
 //! and starts every peer.
 
+pub mod browser;
 pub mod cloud;
 pub mod freeradius;
+pub mod http;
 pub mod mosquitto;
 pub mod peers;
 pub mod ports;
@@ -14,4 +16,5 @@ pub mod postgres;
 pub mod proxy;
 pub mod radius_bench;
 pub mod radius_load;
+pub mod scenario;
 pub mod siteboxd;

@@ -174,20 +174,7 @@ pub async fn store_batch(
         )
         .await?;
     let old: i64 = row.get(0);
-    // The end of the contiguous run that starts right after the old cursor (if it does).
-    let through: i64 = tx
-        .query_opt(
-            "SELECT e.seq FROM events e
-             WHERE e.tenant_id = $1 AND e.site_id = $2 AND e.seq > $3
-               AND EXISTS (SELECT 1 FROM events f
-                           WHERE f.tenant_id = $1 AND f.site_id = $2 AND f.seq = $3 + 1)
-               AND NOT EXISTS (SELECT 1 FROM events n
-                               WHERE n.tenant_id = $1 AND n.site_id = $2 AND n.seq = e.seq + 1)
-             ORDER BY e.seq LIMIT 1",
-            &[&tenant, &site, &old],
-        )
-        .await?
-        .map_or(old, |row| row.get(0));
+    let through = contiguous_end(&tx, tenant, site, old).await?;
     let max_seen = batch.last_seq().map_or(0, seq);
     tx.execute(
         "UPDATE site_cursors SET
@@ -218,6 +205,45 @@ pub async fn store_batch(
         inserted,
         duplicates,
     })
+}
+
+/// Seqs read per step of [`contiguous_end`].
+const CURSOR_STEP: i64 = 4096;
+
+/// The end of the contiguous run of stored seqs that starts right after `old` (or `old`).
+///
+/// Walks the primary key in bounded ranges, so each step is an index range scan whatever the
+/// table's statistics say. (A single `NOT EXISTS (… seq = e.seq + 1)` anti-join was planned as
+/// a nested loop over every row of the site while the table was young and unanalysed: seconds
+/// per batch during a backlog drain.)
+async fn contiguous_end(
+    tx: &tokio_postgres::Transaction<'_>,
+    tenant: &str,
+    site: &str,
+    old: i64,
+) -> Result<i64, tokio_postgres::Error> {
+    let mut through = old;
+    loop {
+        let rows = tx
+            .query(
+                "SELECT seq FROM events
+                 WHERE tenant_id = $1 AND site_id = $2 AND seq > $3 AND seq <= $3 + $4
+                 ORDER BY seq",
+                &[&tenant, &site, &through, &CURSOR_STEP],
+            )
+            .await?;
+        let start = through;
+        for row in &rows {
+            let seq: i64 = row.get(0);
+            if seq != through + 1 {
+                return Ok(through);
+            }
+            through = seq;
+        }
+        if through - start < CURSOR_STEP {
+            return Ok(through);
+        }
+    }
 }
 
 /// Records a command result from `tenant`/`site` (the first one wins; repeats are counted).
