@@ -101,6 +101,20 @@ impl ScaledClock {
             speed: speed.max(1.0),
         }
     }
+
+    /// A clock running `speed` times faster that stood at the real time at `anchor`: every
+    /// process given the same anchor and speed reads the same time, so a scenario's day goes on
+    /// across a restart of the daemon instead of jumping back to the real time.
+    pub fn anchored(anchor: Timestamp, speed: f64) -> Self {
+        let real = SystemClock.now();
+        let speed = speed.max(1.0);
+        let elapsed = real.since(anchor);
+        Self {
+            origin: anchor.after(elapsed.mul_f64(speed)),
+            started: std::time::Instant::now(),
+            speed,
+        }
+    }
 }
 
 impl Clock for ScaledClock {
@@ -160,6 +174,16 @@ impl rusqlite::types::FromSql for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_anchored_clock_counts_from_its_anchor() {
+        let anchor = SystemClock.now().before(Duration::from_secs(10));
+        let clock = ScaledClock::anchored(anchor, 60.0);
+        let ahead = clock.now().since(anchor);
+        // 10 s of real time at 60x is 10 minutes of clock time (a little more by now).
+        assert!(ahead >= Duration::from_secs(600), "{ahead:?}");
+        assert!(ahead < Duration::from_secs(660), "{ahead:?}");
+    }
 
     #[test]
     fn a_scaled_clock_runs_faster_and_converts_waits() {

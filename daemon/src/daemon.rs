@@ -26,6 +26,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     // First: a SIGTERM that arrives during start-up, or just after READY=1, must start the
     // drain, not kill the process with the default action.
     let signals = Signals::install()?;
+    let started = std::time::Instant::now();
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let clock: SharedClock = if config.daemon.clock_speed > 1.0 {
@@ -33,7 +34,13 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             speed = config.daemon.clock_speed,
             "scenario run: the clock runs faster than real time"
         );
-        Arc::new(ScaledClock::new(config.daemon.clock_speed))
+        match config.daemon.clock_anchor {
+            Some(anchor) => Arc::new(ScaledClock::anchored(
+                crate::clock::Timestamp::from_millis(anchor),
+                config.daemon.clock_speed,
+            )),
+            None => Arc::new(ScaledClock::new(config.daemon.clock_speed)),
+        }
     } else {
         Arc::new(SystemClock)
     };
@@ -69,8 +76,42 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     } else {
         None
     };
+    let simulator = if config.simulator.enabled {
+        let listener = tokio::net::TcpListener::bind(config.simulator.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "binding the RouterOS simulator on {}",
+                    config.simulator.listen
+                )
+            })?;
+        Some((crate::dev_sim::simulator(&config.simulator)?, listener))
+    } else {
+        None
+    };
+    if let Some((sim, listener)) = simulator {
+        let port = listener.local_addr().context("simulator address")?.port();
+        crate::dev_sim::spawn(&sim, listener, &tasks, &shutdown);
+        tracing::warn!(listen = %config.simulator.listen, router = %config.simulator.router,
+            "development: RouterOS simulator serving");
+        if crate::dev_sim::register(&store, &secrets, &clock, &config.simulator, port).await? {
+            tracing::info!(router = %config.simulator.router, "simulator registered as a managed router");
+        }
+    }
 
-    let links = RouterLinks::new(store.clone(), secrets.clone());
+    let web_listener = if config.web.enabled {
+        let bound = crate::web::bind(&config.web).await?;
+        tracing::info!(
+            url = %format!("{}://{}", bound.scheme(), bound.local_addr()?),
+            "web listening"
+        );
+        Some(bound)
+    } else {
+        None
+    };
+
+    let links = RouterLinks::new(store.clone(), secrets.clone())
+        .with_timeout(config.provisioning.command_timeout.get());
     let mut handlers = Handlers::new();
     let mut periodic = queue::maintenance::register(&mut handlers, &store, &clock, &config.queue);
     periodic.extend(jobs::expiry::register(
@@ -90,6 +131,31 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             verify_after: config.expiry.verify_after.get(),
         },
     );
+    jobs::provision::register(
+        &mut handlers,
+        jobs::provision::Provisioner {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+            links: links.clone(),
+            config: config.provisioning.clone(),
+            radius_ports: (
+                config.radius.auth_listen.port(),
+                config.radius.acct_listen.port(),
+            ),
+        },
+    );
+    periodic.extend(jobs::health::register(
+        &mut handlers,
+        jobs::health::Poller {
+            store: store.clone(),
+            clock: clock.clone(),
+            links: links.clone(),
+            every: config.provisioning.health_every.get(),
+            command_timeout: config.provisioning.command_timeout.get(),
+            provisioning: config.provisioning.enabled,
+        },
+    ));
     let settings = RunnerSettings::from_config(&config.queue, config.daemon.shutdown_grace.get());
     let runner =
         QueueRunner::new(store.clone(), clock.clone(), handlers, settings).with_periodic(periodic);
@@ -105,8 +171,14 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     }
     tasks.spawn(runner.run(shutdown.clone()));
 
+    let mut radius_counters = None;
+    let mut radius_target = None;
     if let Some((auth, acct)) = radius_sockets {
         let clients = Arc::new(Clients::new());
+        radius_target = Some(crate::web::radius_test::RadiusTarget {
+            clients: Arc::clone(&clients),
+            auth: auth.local_addr().context("the RADIUS socket's address")?,
+        });
         clients.replace(
             radius::load_clients(&store, &secrets)
                 .await
@@ -125,6 +197,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         };
         let server = Server::new(policy, Arc::clone(&clients), server_config);
         let counters = server.counters();
+        radius_counters = Some(Arc::clone(&counters));
         tracing::info!(auth = %config.radius.auth_listen, acct = %config.radius.acct_listen, "RADIUS listening");
         let stop = shutdown.clone();
         tasks.spawn(async move {
@@ -159,6 +232,26 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         &shutdown,
     )
     .context("starting the sync agent")?;
+    if let Some(bound) = web_listener {
+        let web = Arc::new(crate::web::Web {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.web.clone(),
+            site_name: config.site.name.clone(),
+            data_dir: config.store.data_dir.clone(),
+            radius: radius_counters,
+            radius_target,
+            router_timeout: config.provisioning.command_timeout.get(),
+            secrets: secrets.clone(),
+            started,
+        });
+        tasks.spawn(crate::web::serve(
+            bound,
+            web,
+            tasks.clone(),
+            shutdown.clone(),
+        ));
+    }
     tasks.close();
 
     // Start-up is over: the store is open and every server above has its socket bound. Keep

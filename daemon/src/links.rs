@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use sitebox_routeros::client::{ClientConfig, Fingerprint, Password, Router as ApiRouter};
 use sitebox_routeros::codec::Codepage;
@@ -22,6 +23,7 @@ pub struct RouterLinks {
     store: Store,
     secrets: Secrets,
     links: Arc<Mutex<HashMap<RouterId, Link>>>,
+    timeout: Option<Duration>,
 }
 
 impl RouterLinks {
@@ -31,7 +33,15 @@ impl RouterLinks {
             store,
             secrets,
             links: Arc::default(),
+            timeout: None,
         }
+    }
+
+    /// Bounds connect, login and the silence between reply sentences by `timeout` (the
+    /// client's own defaults otherwise): a router silent for longer is presumed hung.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The API client of `router`; None when the router has no API access configured.
@@ -77,6 +87,11 @@ impl RouterLinks {
         }
         if let Some(codepage) = Codepage::with_fallback(&router.codepage) {
             config.codepage = codepage;
+        }
+        if let Some(timeout) = self.timeout {
+            config.connect_timeout = timeout;
+            config.login_timeout = timeout;
+            config.reply_idle_timeout = timeout;
         }
         let link = Arc::new(ApiRouter::new(config));
         self.links

@@ -5,10 +5,13 @@
 //! package to install, never a silent skip: run the suite through `tests/run.sh`, which installs
 //! and starts every peer.
 
+pub mod browser;
 pub mod cloud;
+pub mod http;
 pub mod mosquitto;
 pub mod peers;
 pub mod ports;
 pub mod postgres;
 pub mod proxy;
+pub mod scenario;
 pub mod siteboxd;

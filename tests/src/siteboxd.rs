@@ -47,15 +47,18 @@ impl Siteboxd {
         daemon
     }
 
-    /// `[site]`, `[store]`, `[secrets]` and `[radius]` sections for a daemon whose data lives
-    /// in `dir`, with RADIUS on free loopback ports (see [`Siteboxd::radius_ports`]).
+    /// `[site]`, `[store]`, `[secrets]`, `[radius]` and `[web]` sections for a daemon whose
+    /// data lives in `dir`, with RADIUS and the web page on free loopback ports (see
+    /// [`Siteboxd::radius_ports`] and [`Siteboxd::web_addr`]).
     pub fn base_config(dir: &Path) -> String {
         let (auth, acct) = (crate::ports::free_udp_port(), crate::ports::free_udp_port());
+        let web = crate::ports::free_tcp_port();
         format!(
             "[site]\ntenant = \"test-tenant\"\nsite = \"test-site\"\nname = \"Test site\"\n\n\
              [store]\ndata_dir = \"{data}\"\nsynchronous = \"full\"\n\n\
              [secrets]\nkey_file = \"{key}\"\ncreate_if_missing = true\n\n\
              [radius]\nauth_listen = \"127.0.0.1:{auth}\"\nacct_listen = \"127.0.0.1:{acct}\"\ncoa_source = \"127.0.0.1\"\n\n\
+             [web]\nlisten = \"127.0.0.1:{web}\"\n\n\
              [log]\nlevel = \"info,sitebox=debug\"\n",
             data = dir.join("data").display(),
             key = dir.join("secret.key").display(),
@@ -82,6 +85,35 @@ impl Siteboxd {
                 .unwrap_or_else(|| panic!("no {key} in the config"))
         };
         (port("auth_listen"), port("acct_listen"))
+    }
+
+    /// The web page's address: `[web] listen` of the config.
+    pub fn web_addr(&self) -> std::net::SocketAddr {
+        let config = std::fs::read_to_string(&self.config).expect("read config");
+        config
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("listen"))
+            .map(|rest| rest.trim().trim_start_matches('=').trim().trim_matches('"'))
+            .and_then(|addr| addr.parse().ok())
+            .expect("no [web] listen in the config")
+    }
+
+    /// Runs `siteboxd --config … ARGS` with `stdin` as its standard input (passwords).
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(&self.binary)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run siteboxd");
+        std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), stdin.as_bytes())
+            .expect("write stdin");
+        drop(child.stdin.take());
+        child.wait_with_output().expect("siteboxd output")
     }
 
     /// The extra environment of the next [`Siteboxd::restart`] (replacing the previous one).

@@ -534,3 +534,42 @@ async fn ensure_operations_are_idempotent() {
     let interfaces = ops::interfaces(&router).await.unwrap();
     assert!(interfaces.iter().any(|i| i.name == "ether1" && i.running));
 }
+
+#[tokio::test]
+async fn the_write_journal_keeps_only_changes_the_router_carried_out() {
+    let sim = start("7.18").await;
+    let conn = Connection::connect(&config(sim.addr)).await.unwrap();
+    for _ in 0..3 {
+        ops::ensure_hotspot_user(&conn, &user("once"))
+            .await
+            .unwrap();
+    }
+    // A refused add (the name is taken) is not a change.
+    let taken = conn
+        .run(
+            &Command::new("/ip/hotspot/user/add")
+                .attr("name", "once")
+                .attr("password", "x"),
+        )
+        .await;
+    assert!(matches!(taken, Err(Error::Trap(_))), "{taken:?}");
+    let mut spec = user("once");
+    spec.disabled = Some(true);
+    ops::ensure_hotspot_user(&conn, &spec).await.unwrap();
+    assert!(ops::remove_hotspot_user(&conn, "once").await.unwrap());
+    let writes = sim.handle.writes();
+    let seen: Vec<(&str, &str)> = writes
+        .iter()
+        .map(|w| (w.menu.as_str(), w.verb.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("/ip/hotspot/user", "add"),
+            ("/ip/hotspot/user", "set"),
+            ("/ip/hotspot/user", "remove")
+        ]
+    );
+    assert_eq!(writes[0].target, "once");
+    assert_eq!(sim.handle.write_count("/ip/hotspot/user", "add"), 1);
+}

@@ -8,7 +8,9 @@ mod plans;
 mod queue;
 mod routers;
 mod sessions;
+mod simulate;
 mod subscribers;
+mod technicians;
 mod vouchers;
 
 use std::path::PathBuf;
@@ -86,6 +88,11 @@ pub enum Command {
     /// Accounting sessions.
     #[command(subcommand)]
     Sessions(sessions::SessionsCommand),
+    /// Technician logins for the web page.
+    #[command(subcommand)]
+    Technicians(technicians::TechniciansCommand),
+    /// Serve a simulated MikroTik on the RouterOS API (development and tests; no config used).
+    SimulateRouter(simulate::SimulateArgs),
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit status.
@@ -94,6 +101,22 @@ pub fn main() -> ExitCode {
     if let Command::PrintDefaultConfig = cli.command {
         print!("{DEV_CONFIG}");
         return ExitCode::SUCCESS;
+    }
+    if let Command::SimulateRouter(args) = cli.command {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        return match simulate::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("siteboxd: {err:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let config = match load_config(cli.config.as_deref()) {
         Ok(config) => config,
@@ -129,9 +152,8 @@ pub fn main() -> ExitCode {
             privileges::settle(user, Role::Tool).and_then(|()| queue::run(&config, command))
         }
         // The domain commands read the key (root's, 0600) before they switch.
-        Command::Routers(command) => {
-            context::Context::open(&config, user).and_then(|ctx| routers::run(&ctx, command))
-        }
+        Command::Routers(command) => context::Context::open(&config, user)
+            .and_then(|ctx| routers::run(&ctx, &config, command)),
         Command::Plans(command) => {
             context::Context::open(&config, user).and_then(|ctx| plans::run(&ctx, command))
         }
@@ -146,7 +168,10 @@ pub fn main() -> ExitCode {
         Command::Sessions(command) => {
             context::Context::open(&config, user).and_then(|ctx| sessions::run(&ctx, command))
         }
-        Command::CheckConfig | Command::PrintDefaultConfig => Ok(()),
+        Command::Technicians(command) => {
+            privileges::settle(user, Role::Tool).and_then(|()| technicians::run(&config, command))
+        }
+        Command::CheckConfig | Command::PrintDefaultConfig | Command::SimulateRouter(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -166,6 +191,7 @@ fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
 }
 
 fn init_tracing(config: &Config, to_stdout: bool) {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
     let writer = if to_stdout {
@@ -173,15 +199,18 @@ fn init_tracing(config: &Config, to_stdout: bool) {
     } else {
         BoxMakeWriter::new(std::io::stderr)
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
+    // The daemon also keeps its recent lines for the technician page's log tail.
+    let ring = to_stdout.then(crate::web::log_ring::layer);
+    let registry = tracing_subscriber::registry().with(filter).with(ring);
     // journald stamps lines itself; under systemd JOURNAL_STREAM is set.
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
     match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text if under_journald => builder.without_time().with_ansi(false).init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Json => registry.with(fmt.json()).init(),
+        LogFormat::Text if under_journald => {
+            registry.with(fmt.without_time().with_ansi(false)).init();
+        }
+        LogFormat::Text => registry.with(fmt).init(),
     }
 }
 

@@ -4,9 +4,12 @@ use clap::Subcommand;
 
 use super::context::{Context, secret};
 use super::output;
-use crate::domain::DomainError;
+use sitebox_routeros::ops;
+
 use crate::domain::routers::{self, ApiAccess, NewRouter};
+use crate::domain::{DomainError, provisioning};
 use crate::events::Actor;
+use crate::links::RouterLinks;
 use crate::store::routers as sql;
 
 /// Router subcommands.
@@ -73,9 +76,24 @@ pub enum RoutersCommand {
         /// Its name.
         name: String,
     },
+    /// Re-provision a managed router: enqueue its RADIUS configuration and every subscriber.
+    Provision {
+        /// Its name.
+        name: String,
+    },
+    /// Log in over the RouterOS API now: prints the round trip and version, or the router's
+    /// error.
+    Test {
+        /// Its name.
+        name: String,
+    },
 }
 
-pub(super) fn run(ctx: &Context, command: RoutersCommand) -> anyhow::Result<()> {
+pub(super) fn run(
+    ctx: &Context,
+    config: &crate::config::Config,
+    command: RoutersCommand,
+) -> anyhow::Result<()> {
     let now = ctx.now();
     match command {
         RoutersCommand::Add {
@@ -121,12 +139,24 @@ pub(super) fn run(ctx: &Context, command: RoutersCommand) -> anyhow::Result<()> 
         }
         RoutersCommand::List { json } => {
             let list = ctx.store.read_blocking(sql::list)?;
+            let health = ctx.store.read_blocking(routers::health)?;
+            let health_of = |id| health.iter().find(|h| h.id == id);
             if json {
+                // Each router with its last health poll under `health`.
+                let list: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|r| {
+                        let mut value = serde_json::to_value(r).unwrap_or_default();
+                        value["health"] = serde_json::to_value(health_of(r.id)).unwrap_or_default();
+                        value
+                    })
+                    .collect();
                 return output::json(&list);
             }
             let rows: Vec<Vec<String>> = list
                 .iter()
                 .map(|r| {
+                    let h = health_of(r.id);
                     vec![
                         r.name.clone(),
                         r.nas_ip.clone(),
@@ -135,12 +165,20 @@ pub(super) fn run(ctx: &Context, command: RoutersCommand) -> anyhow::Result<()> 
                         r.api_host
                             .as_ref()
                             .map_or("-".into(), |h| format!("{h}:{}", r.api_port.unwrap_or(0))),
+                        h.and_then(|h| h.ros_version.clone()).unwrap_or("-".into()),
+                        h.and_then(|h| h.latency_ms)
+                            .map_or("-".into(), |ms| format!("{ms}ms")),
+                        h.and_then(|h| h.active_sessions)
+                            .map_or("-".into(), |n| n.to_string()),
                         r.status_detail.clone().unwrap_or_default(),
                     ]
                 })
                 .collect();
             output::table(
-                &["NAME", "ADDRESS", "STATE", "STATUS", "API", "DETAIL"],
+                &[
+                    "NAME", "ADDRESS", "STATE", "STATUS", "API", "VERSION", "LATENCY", "SESSIONS",
+                    "DETAIL",
+                ],
                 &rows,
             );
         }
@@ -153,8 +191,72 @@ pub(super) fn run(ctx: &Context, command: RoutersCommand) -> anyhow::Result<()> 
         }
         RoutersCommand::Disable { name } => set_state(ctx, &name, false)?,
         RoutersCommand::Enable { name } => set_state(ctx, &name, true)?,
+        RoutersCommand::Provision { name } => {
+            let (router, jobs) = ctx.runtime.block_on(ctx.store.write(move |tx| {
+                let router = sql::by_name(tx, &name)?
+                    .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
+                if router.api_host.is_none() || router.api_user.is_none() {
+                    return Err(DomainError::Invalid(format!(
+                        "router `{name}` has no RouterOS API access: nothing to provision"
+                    )));
+                }
+                if !router.is_active() {
+                    return Err(DomainError::Invalid(format!(
+                        "router `{name}` is disabled: enable it first"
+                    )));
+                }
+                let jobs = provisioning::reprovision_router(tx, now, router.id)?;
+                Ok::<_, DomainError>((router, jobs))
+            }))?;
+            println!(
+                "router {}: RADIUS configuration and {jobs} subscriber(s) queued for provisioning",
+                router.name
+            );
+        }
+        RoutersCommand::Test { name } => test(ctx, config, &name)?,
     }
     Ok(())
+}
+
+/// `routers test`: one login and two commands over the API, timed.
+fn test(ctx: &Context, config: &crate::config::Config, name: &str) -> anyhow::Result<()> {
+    let owned = name.to_string();
+    let router = ctx
+        .store
+        .read_blocking(move |conn| sql::by_name(conn, &owned))?
+        .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
+    let links = RouterLinks::new(ctx.store.clone(), ctx.secrets.clone())
+        .with_timeout(config.provisioning.command_timeout.get());
+    ctx.runtime.block_on(async {
+        let link = links
+            .get(&router)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("router `{name}` has no RouterOS API access"))?;
+        let started = std::time::Instant::now();
+        let reached = async {
+            link.connection().await?;
+            let connected = started.elapsed();
+            let round_trip = std::time::Instant::now();
+            let identity = ops::identity(&*link).await?;
+            let round_trip = round_trip.elapsed();
+            let resource = ops::system_resource(&*link).await?;
+            Ok::<_, sitebox_routeros::client::Error>((connected, round_trip, identity, resource))
+        }
+        .await;
+        link.disconnect().await;
+        match reached {
+            Ok((connected, round_trip, identity, resource)) => {
+                println!(
+                    "router {name}: ok, identity {identity}, RouterOS {}, login {:.1} ms, round trip {:.1} ms",
+                    resource.version,
+                    connected.as_secs_f64() * 1000.0,
+                    round_trip.as_secs_f64() * 1000.0
+                );
+                Ok(())
+            }
+            Err(err) => Err(anyhow::anyhow!("router `{name}`: {err}")),
+        }
+    })
 }
 
 fn set_state(ctx: &Context, name: &str, active: bool) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 
 mod duration;
 mod error;
+mod provisioning;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 pub use duration::{ConfigDuration, parse_duration};
 pub use error::{ConfigError, Problem};
+pub use provisioning::{ProvisioningConfig, SimulatorConfig};
 
 /// The embedded defaults: `config/dev.toml`.
 pub const DEV_CONFIG: &str = include_str!("../../../config/dev.toml");
@@ -51,6 +53,15 @@ pub struct Config {
     /// Cloud sync over MQTT (absent: disabled).
     #[serde(default)]
     pub sync: crate::sync::SyncConfig,
+    /// The technician page.
+    #[serde(default)]
+    pub web: crate::web::WebConfig,
+    /// Managed routers: provisioning and health polling.
+    #[serde(default)]
+    pub provisioning: ProvisioningConfig,
+    /// A RouterOS simulator inside the daemon (development).
+    #[serde(default)]
+    pub simulator: SimulatorConfig,
 }
 
 /// `[secrets]`.
@@ -245,6 +256,9 @@ pub struct DaemonConfig {
     pub user: Option<String>,
     /// Scenario runs only: the daemon's clock runs this many times faster than real time.
     pub clock_speed: f64,
+    /// Scenario runs only: the real instant (ms since the Unix epoch) at which the fast clock
+    /// stood at the real time, so the clock keeps its timeline across restarts. Unset: start-up.
+    pub clock_anchor: Option<i64>,
 }
 
 impl Default for DaemonConfig {
@@ -253,6 +267,7 @@ impl Default for DaemonConfig {
             shutdown_grace: ConfigDuration::secs(10),
             user: None,
             clock_speed: 1.0,
+            clock_anchor: None,
         }
     }
 }
@@ -362,6 +377,20 @@ impl Config {
                 name: "radius-acct",
                 protocol: Protocol::Udp,
                 address: self.radius.acct_listen,
+            });
+        }
+        if self.web.enabled {
+            listeners.push(Listener {
+                name: "web",
+                protocol: Protocol::Tcp,
+                address: self.web.listen,
+            });
+        }
+        if self.simulator.enabled {
+            listeners.push(Listener {
+                name: "routeros-simulator",
+                protocol: Protocol::Tcp,
+                address: self.simulator.listen,
             });
         }
         listeners
@@ -524,6 +553,8 @@ impl Config {
             }
         }
         problems.extend(self.sync.validate());
+        problems.extend(self.web.validate());
+        problems.extend(provisioning::validate(&self.provisioning, &self.simulator));
         problems
     }
 }

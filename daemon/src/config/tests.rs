@@ -42,6 +42,14 @@ fn the_example_documents_every_default() {
     );
     assert_eq!(format!("{:?}", minimal.log), format!("{:?}", example.log));
     assert_eq!(
+        format!("{:?}", minimal.provisioning),
+        format!("{:?}", example.provisioning)
+    );
+    assert_eq!(
+        format!("{:?}", minimal.simulator),
+        format!("{:?}", example.simulator)
+    );
+    assert_eq!(
         format!("{:?}", minimal.daemon),
         format!("{:?}", example.daemon)
     );
@@ -137,5 +145,32 @@ fn the_error_text_reads_file_line_key_message() {
     assert_eq!(
         err.to_string(),
         format!("/etc/sitebox/sitebox.toml:3:8: key `site.site`: {ID_RULE}")
+    );
+}
+
+#[test]
+fn provisioning_and_simulator_are_validated() {
+    let source = "[site]\ntenant = \"a\"\nsite = \"b\"\n\n[provisioning]\ncommand_timeout = \"10ms\"\n\
+                  radius_address = \"0.0.0.0\"\n\n[simulator]\nenabled = true\nlisten = \"0.0.0.0:8728\"\n\
+                  version = \"seven\"\n";
+    let found: Vec<(usize, String)> = problems(source)
+        .into_iter()
+        .map(|p| (p.line, p.key))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (6, "provisioning.command_timeout".to_string()),
+            (7, "provisioning.radius_address".to_string()),
+            (11, "simulator.listen".to_string()),
+            (12, "simulator.version".to_string()),
+        ]
+    );
+    let dev = Config::dev().expect("dev config");
+    assert!(dev.simulator.enabled && dev.simulator.listen.ip().is_loopback());
+    assert!(
+        dev.listeners()
+            .iter()
+            .any(|l| l.name == "routeros-simulator" && l.address == dev.simulator.listen)
     );
 }

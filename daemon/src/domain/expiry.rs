@@ -117,6 +117,7 @@ pub fn end(
             "used_bytes": subscription.used_bytes, "sessions_to_disconnect": open.len(),
         })),
     )?;
+    super::provisioning::subscriber_changed(tx, now, subscription.subscriber_id)?;
     if let Some(next) = sql::next_queued(tx, subscription.subscriber_id)? {
         subscriptions::activate(tx, &Actor::System, now, next)?;
     }

@@ -12,6 +12,7 @@ pub mod mac;
 pub mod payments;
 pub mod plans;
 pub mod policy;
+pub mod provisioning;
 pub mod rate_limit;
 pub mod routers;
 pub mod subscribers;

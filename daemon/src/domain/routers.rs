@@ -148,6 +148,9 @@ pub fn add(
             serde_json::to_value(&stored).unwrap_or_default(),
         ),
     )?;
+    if stored.api_host.is_some() && stored.api_user.is_some() {
+        super::provisioning::reprovision_router(tx, now, stored.id)?;
+    }
     Ok(stored)
 }
 
@@ -178,6 +181,11 @@ pub fn set_state(
             serde_json::json!({ "name": name, "state": stored.state }),
         ),
     )?;
+    // Back in service: it may have missed every change made while it was disabled.
+    if active && router.state != "active" && stored.api_host.is_some() && stored.api_user.is_some()
+    {
+        super::provisioning::reprovision_router(tx, now, stored.id)?;
+    }
     Ok(stored)
 }
 
@@ -202,4 +210,47 @@ pub fn api_password(
         Some(sealed) => Ok(Some(secrets.open_text(Field::RouterApiPassword, &sealed)?)),
         None => Ok(None),
     }
+}
+
+/// A router's health as the periodic poll last saw it (what the technician page and
+/// `siteboxd routers list --json` show).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouterHealth {
+    /// Id.
+    pub id: RouterId,
+    /// Name.
+    pub name: String,
+    /// `active` or `disabled`.
+    pub state: String,
+    /// `unknown` (never polled), `up` or `down`.
+    pub status: String,
+    /// Why it is down.
+    pub status_detail: Option<String>,
+    /// Whether the box manages it over the RouterOS API (only those are polled).
+    pub managed: bool,
+    /// RouterOS version, e.g. `7.18 (stable)`.
+    pub ros_version: Option<String>,
+    /// `/system/identity` name.
+    pub identity: Option<String>,
+    /// One API round trip at the last poll, ms.
+    pub latency_ms: Option<i64>,
+    /// Router uptime, s.
+    pub uptime_s: Option<i64>,
+    /// CPU load, percent.
+    pub cpu_load: Option<i64>,
+    /// Free memory, bytes.
+    pub free_memory: Option<i64>,
+    /// Hotspot and PPP sessions the router has.
+    pub active_sessions: Option<i64>,
+    /// The last poll that reached it.
+    pub last_seen_at: Option<Timestamp>,
+    /// The last error from the router or the link (poll or job).
+    pub last_error: Option<String>,
+    /// The last poll, reached or not.
+    pub checked_at: Option<Timestamp>,
+}
+
+/// Every router's health, by name.
+pub fn health(conn: &rusqlite::Connection) -> Result<Vec<RouterHealth>, DomainError> {
+    Ok(crate::store::router_health::list(conn)?)
 }

@@ -168,6 +168,7 @@ pub fn create(
             public(&stored),
         ),
     )?;
+    super::provisioning::subscriber_changed(tx, now, stored.id)?;
     Ok(stored)
 }
 
@@ -211,6 +212,11 @@ pub fn set_active(
             public(&stored),
         ),
     )?;
+    if active {
+        super::provisioning::subscriber_changed(tx, now, stored.id)?;
+    } else {
+        super::provisioning::subscriber_suspended(tx, now, stored.id, &stored.username)?;
+    }
     Ok(stored)
 }
 

@@ -144,6 +144,7 @@ pub fn activate(
             }),
         ),
     )?;
+    super::provisioning::subscriber_changed(tx, now, active.subscriber_id)?;
     Ok(active)
 }
 

@@ -31,6 +31,7 @@ pub enum EventKind {
     JobFailed,
     JobRetried,
     JobDiscarded,
+    TechnicianAction,
 }
 
 /// Sync lanes, drained in this order: payments and command results first, telemetry last.
@@ -61,7 +62,7 @@ impl Lane {
 
 impl EventKind {
     /// Every kind, for parsing stored names.
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::PaymentReceived,
         EventKind::PaymentApplied,
         EventKind::PaymentRejected,
@@ -87,6 +88,7 @@ impl EventKind {
         EventKind::JobFailed,
         EventKind::JobRetried,
         EventKind::JobDiscarded,
+        EventKind::TechnicianAction,
     ];
 
     /// The wire and stored name.
@@ -117,6 +119,7 @@ impl EventKind {
             EventKind::JobFailed => "JobFailed",
             EventKind::JobRetried => "JobRetried",
             EventKind::JobDiscarded => "JobDiscarded",
+            EventKind::TechnicianAction => "TechnicianAction",
         }
     }
 

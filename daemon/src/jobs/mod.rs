@@ -3,3 +3,5 @@
 
 pub mod disconnect;
 pub mod expiry;
+pub mod health;
+pub mod provision;

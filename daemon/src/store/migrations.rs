@@ -17,11 +17,20 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         include_str!("migrations/0002_outbox.sql"),
     ),
     (3, "cloud sync", include_str!("migrations/0003_sync.sql")),
-    // 4 (web) is added by its module.
+    (
+        4,
+        "technician page",
+        include_str!("migrations/0004_web.sql"),
+    ),
     (
         5,
         "hotspot domain",
         include_str!("migrations/0005_domain.sql"),
+    ),
+    (
+        6,
+        "router health",
+        include_str!("migrations/0006_provisioning.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ pub mod payments;
 pub mod periodic;
 pub mod plans;
 mod readers;
+pub mod router_health;
 pub mod routers;
 pub mod sessions;
 pub mod subscribers;
@@ -21,6 +22,7 @@ pub mod subscriptions;
 pub mod sync;
 mod tx;
 pub mod vouchers;
+pub mod web;
 mod writer;
 
 use std::fs::File;

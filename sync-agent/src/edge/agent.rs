@@ -304,6 +304,7 @@ impl<S: EdgeStore> Agent<S> {
             LinkEvent::Connected => {
                 tracing::info!(cursor = relay.cursor(), "sync: connected to the broker");
                 relay.connected();
+                super::LINK_UP.store(true, std::sync::atomic::Ordering::Relaxed);
                 for topic in [&self.topics.acks, &self.topics.commands] {
                     let _ = self
                         .client
@@ -325,6 +326,7 @@ impl<S: EdgeStore> Agent<S> {
             LinkEvent::Disconnected(reason) => {
                 tracing::warn!(%reason, cursor = relay.cursor(), "sync: broker connection lost");
                 relay.disconnected();
+                super::LINK_UP.store(false, std::sync::atomic::Ordering::Relaxed);
             }
             LinkEvent::PubAck => failpoint::hit("after_puback"),
             LinkEvent::Message(publish) if publish.topic == self.topics.acks => {

@@ -11,6 +11,14 @@ use std::time::Duration;
 pub use agent::run;
 pub use tls::{TlsError, client_config};
 
+/// Whether this process's agent is connected to the broker now (for the technician page and
+/// metrics). One agent runs per process.
+pub fn link_up() -> bool {
+    LINK_UP.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static LINK_UP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 use crate::relay::{ReadBatch, ReadRequest, RelaySettings};
 use crate::wire::{Command, CommandResult};
 

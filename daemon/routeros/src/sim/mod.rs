@@ -65,6 +65,19 @@ pub(crate) struct Inner {
     max_connections: usize,
     accepted: AtomicU64,
     pub(crate) logins: AtomicU64,
+    pub(crate) writes: Mutex<Vec<SimWrite>>,
+}
+
+/// A change a client made: an `add`, `set`, `remove`, `enable` or `disable` the router
+/// carried out (refused ones are not kept). Lets a test check that a job had one effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimWrite {
+    /// The menu, e.g. `/ip/hotspot/user`.
+    pub menu: String,
+    /// The verb.
+    pub verb: String,
+    /// For `add` the new item's `name` (else its id); otherwise the `.id`/`numbers` given.
+    pub target: String,
 }
 
 impl Inner {
@@ -99,6 +112,7 @@ impl Simulator {
                 max_connections: config.max_connections.max(1),
                 accepted: AtomicU64::new(0),
                 logins: AtomicU64::new(0),
+                writes: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -285,6 +299,22 @@ impl SimHandle {
     /// Successful logins so far.
     pub fn logins(&self) -> u64 {
         self.inner.logins.load(Ordering::Relaxed)
+    }
+
+    /// Every change carried out so far, in order.
+    pub fn writes(&self) -> Vec<SimWrite> {
+        self.inner.writes.lock().expect("writes").clone()
+    }
+
+    /// How many `verb`s were carried out on `menu`.
+    pub fn write_count(&self, menu: &str, verb: &str) -> usize {
+        self.inner
+            .writes
+            .lock()
+            .expect("writes")
+            .iter()
+            .filter(|w| w.menu == menu && w.verb == verb)
+            .count()
     }
 }
 

@@ -15,7 +15,7 @@ use crate::codec::{Decoder, Limits, Sentence, Word, encode_length, split_attribu
 use super::menus::{self, MenuSpec};
 use super::query::QueryWord;
 use super::state::{Props, SimTrap};
-use super::{Inner, RouterOsVersion, writer};
+use super::{Inner, RouterOsVersion, SimWrite, writer};
 
 /// Reply sentences queued for the writer.
 const QUEUE: usize = 256;
@@ -330,6 +330,21 @@ impl Session {
                 _ => Err(SimTrap::with_category("no such command", 0)),
             }
         };
+        if let Ok(Outcome::Done(ret)) = &outcome
+            && matches!(verb, "add" | "set" | "remove" | "enable" | "disable")
+        {
+            let lossy = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            let target = if verb == "add" {
+                request.attr("name").map(lossy).or_else(|| ret.clone())
+            } else {
+                request.ids().map(lossy)
+            };
+            self.inner.writes.lock().expect("writes").push(SimWrite {
+                menu: spec.path.to_owned(),
+                verb: verb.to_owned(),
+                target: target.unwrap_or_default(),
+            });
+        }
         match outcome {
             Err(refusal) => self.refuse(refusal, tag).await,
             Ok(Outcome::Done(ret)) => {

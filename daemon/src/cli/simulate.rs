@@ -1,0 +1,97 @@
+//! `siteboxd simulate-router`: the RouterOS simulator on a socket, to try the daemon (or any
+//! RouterOS API client) against a router that behaves like one, without hardware.
+
+use anyhow::Context as _;
+use clap::Args;
+use sitebox_routeros::sim::{RouterOsVersion, SimConfig, SimTls, Simulator};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// `simulate-router` arguments.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Address for the plain API.
+    #[arg(long, default_value = "127.0.0.1:8728")]
+    listen: String,
+    /// Address for API-SSL with a fresh self-signed certificate (its fingerprint is printed).
+    #[arg(long)]
+    tls_listen: Option<String>,
+    /// RouterOS version to play: before 6.43 the MD5 challenge login, from 7.18 `!empty`.
+    #[arg(long, default_value = "7.18")]
+    ros_version: RouterOsVersion,
+    /// API user as NAME:PASSWORD (repeatable).
+    #[arg(long = "api-user", default_value = "admin:admin")]
+    users: Vec<String>,
+    /// `/system/identity` name.
+    #[arg(long, default_value = "MikroTik")]
+    identity: String,
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub(super) fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let users = args
+        .users
+        .iter()
+        .map(|u| {
+            u.split_once(':')
+                .map(|(n, p)| (n.to_owned(), p.to_owned()))
+                .with_context(|| format!("--api-user {u:?} is not NAME:PASSWORD"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let sim = Simulator::new(SimConfig {
+        version: args.ros_version,
+        users,
+        identity: args.identity.clone(),
+        ..SimConfig::default()
+    });
+    super::runtime()?.block_on(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let shutdown = CancellationToken::new();
+        let listener = TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let mut tasks = Vec::new();
+        if let Some(address) = &args.tls_listen {
+            let tls = SimTls::generate().context("making the self-signed certificate")?;
+            let tls_listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding {address}"))?;
+            println!(
+                "API-SSL on {address}, certificate SHA-256 {}",
+                tls.fingerprint()
+            );
+            let (sim, shutdown) = (sim.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                sim.serve_tls(tls_listener, tls, shutdown).await
+            }));
+        }
+        println!(
+            "RouterOS {} simulator `{}` on {}",
+            args.ros_version, args.identity, args.listen
+        );
+        let (serving, stop) = (sim.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(
+            async move { serving.serve(listener, stop).await },
+        ));
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        shutdown.cancel();
+        for task in tasks {
+            let _ = task.await;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        crate::cli::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,447 @@
+//! Provisioning: keeping each managed router's own tables (hotspot users and user profiles,
+//! PPP secrets and profiles, its `/radius` entry) in line with the store, so that a router
+//! still serves the site's subscribers when it cannot reach the box.
+//!
+//! Jobs are enqueued in the transaction of the change that causes them, one per router and
+//! subscriber under a unique key (a burst of changes collapses into one waiting job). A job
+//! carries no state: it reads what the subscriber should look like when it runs
+//! ([`desired`]) and converges the router to it, so running it twice has one effect.
+
+use std::time::Duration;
+
+use super::DomainError;
+use super::plans::Plan;
+use super::routers::RouterId;
+use super::subscribers::{StoredCredential, SubscriberId};
+use crate::clock::Timestamp;
+use crate::queue::{Enqueued, JobSpec};
+use crate::secrets::Secrets;
+use crate::store::subscriptions as subscription_sql;
+use crate::store::{Tx, plans as plan_sql, router_health, subscribers as subscriber_sql};
+
+/// Converges one subscriber's hotspot user or PPP secret (and its plan's profile) on one router.
+pub const PROVISION: &str = "router.provision_subscriber";
+/// Removes a subscriber's active sessions from one router.
+pub const KICK: &str = "router.kick";
+/// Points a router's `/radius` entry and `/radius/incoming` at this box.
+pub const CONFIGURE: &str = "router.configure_radius";
+/// Polls one router's health.
+pub const HEALTH: &str = "router.health";
+/// Enqueues a health poll for every managed router.
+pub const HEALTH_SWEEP: &str = "router.health_sweep";
+
+/// The queue all router work runs on.
+pub const QUEUE: &str = "provisioning";
+
+/// The comment Sitebox puts on what it adds to a router, so an operator can tell.
+pub const COMMENT: &str = "sitebox";
+
+/// The job converging `subscriber` on `router`.
+pub fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
+    JobSpec::new(
+        QUEUE,
+        PROVISION,
+        serde_json::json!({ "router_id": router.0, "subscriber_id": subscriber.0 }),
+    )
+    .max_attempts(25)
+    .timeout(Duration::from_secs(60))
+    .unique(format!("provision:{}:{}", router.0, subscriber.0))
+}
+
+/// The job kicking `username` off `router`.
+pub fn kick_job(router: RouterId, username: &str) -> JobSpec {
+    JobSpec::new(
+        QUEUE,
+        KICK,
+        serde_json::json!({ "router_id": router.0, "username": username }),
+    )
+    .priority(-1)
+    .max_attempts(10)
+    .timeout(Duration::from_secs(60))
+    .unique(format!("kick:{}:{username}", router.0))
+}
+
+/// The job configuring `router` for RADIUS.
+pub fn configure_job(router: RouterId) -> JobSpec {
+    JobSpec::new(
+        QUEUE,
+        CONFIGURE,
+        serde_json::json!({ "router_id": router.0 }),
+    )
+    .priority(-2)
+    .max_attempts(25)
+    .timeout(Duration::from_secs(60))
+    .unique(format!("configure:{}", router.0))
+}
+
+/// The health poll of `router`: one attempt (the next period polls again), its own deadline.
+pub fn health_job(router: RouterId, timeout: Duration) -> JobSpec {
+    JobSpec::new(QUEUE, HEALTH, serde_json::json!({ "router_id": router.0 }))
+        .priority(-3)
+        .max_attempts(1)
+        .timeout(timeout)
+        .unique(format!("health:{}", router.0))
+}
+
+/// After a change to `subscriber` (created, suspended, reinstated, a subscription started or
+/// ended): a provisioning job per managed router. Returns how many were new.
+pub fn subscriber_changed(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    subscriber: SubscriberId,
+) -> Result<usize, DomainError> {
+    let mut new = 0;
+    for router in router_health::managed(tx)? {
+        router_health::bump_wanted(tx, router, subscriber)?;
+        if matches!(
+            tx.enqueue(&provision_job(router, subscriber), now)?,
+            Enqueued::New(_)
+        ) {
+            new += 1;
+        }
+    }
+    Ok(new)
+}
+
+/// After a subscriber was suspended: provisioning (the user is disabled) and a kick of its
+/// sessions on every managed router.
+pub fn subscriber_suspended(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    subscriber: SubscriberId,
+    username: &str,
+) -> Result<(), DomainError> {
+    subscriber_changed(tx, now, subscriber)?;
+    for router in router_health::managed(tx)? {
+        tx.enqueue(&kick_job(router, username), now)?;
+    }
+    Ok(())
+}
+
+/// Everything a router should have: its RADIUS configuration and every subscriber. Returns
+/// how many subscriber jobs were enqueued (new or already waiting).
+pub fn reprovision_router(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    router: RouterId,
+) -> Result<usize, DomainError> {
+    tx.enqueue(&configure_job(router), now)?;
+    let subscribers = router_health::subscriber_ids(tx)?;
+    for subscriber in &subscribers {
+        router_health::bump_wanted(tx, router, *subscriber)?;
+        tx.enqueue(&provision_job(router, *subscriber), now)?;
+    }
+    Ok(subscribers.len())
+}
+
+/// The service a subscriber uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// A hotspot user (`/ip/hotspot/user`).
+    Hotspot,
+    /// A PPP secret (`/ppp/secret`, service pppoe).
+    Pppoe,
+}
+
+/// A plan as a router profile: `/ip/hotspot/user/profile` or `/ppp/profile`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// `sitebox-{plan}`.
+    pub name: String,
+    /// Mikrotik rate limit, `rx/tx`.
+    pub rate_limit: Option<String>,
+    /// Devices at once (hotspot only).
+    pub shared_users: u32,
+}
+
+impl Profile {
+    /// The profile of `plan`.
+    pub fn of(plan: &Plan) -> Self {
+        Self {
+            name: format!("sitebox-{}", plan.name),
+            rate_limit: plan.rate_limit.clone(),
+            shared_users: plan.shared_users,
+        }
+    }
+}
+
+/// What a subscriber should look like on a router.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Desired {
+    /// Present, enabled or disabled, with its plan's profile.
+    Present {
+        /// Login name.
+        username: String,
+        /// Hotspot or PPPoE.
+        service: Service,
+        /// The cleartext password; None leaves the router's as it is (NT hash only).
+        password: Option<String>,
+        /// Its current plan's profile; None for the router's `default`.
+        profile: Option<Profile>,
+        /// False when suspended or without a running subscription: the router refuses it
+        /// even when it cannot ask the box.
+        enabled: bool,
+    },
+    /// Deleted: removed from the router.
+    Absent {
+        /// Login name.
+        username: String,
+    },
+}
+
+impl std::fmt::Debug for Desired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Desired::Present {
+                username,
+                service,
+                profile,
+                enabled,
+                ..
+            } => f
+                .debug_struct("Present")
+                .field("username", username)
+                .field("service", service)
+                .field("profile", profile)
+                .field("enabled", enabled)
+                .finish_non_exhaustive(),
+            Desired::Absent { username } => f
+                .debug_struct("Absent")
+                .field("username", username)
+                .finish(),
+        }
+    }
+}
+
+/// Provisioning jobs for the subscribers whose latest change `router` does not have (at most
+/// `limit`); returns how many. A pair whose job still waits is not doubled (unique key).
+pub fn catch_up(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    router: RouterId,
+    limit: u32,
+) -> Result<usize, DomainError> {
+    let behind = router_health::behind(tx, router, limit)?;
+    for subscriber in &behind {
+        tx.enqueue(&provision_job(router, *subscriber), now)?;
+    }
+    Ok(behind.len())
+}
+
+/// What `subscriber` should look like on a router at `now`; None when there is no such
+/// subscriber.
+pub fn desired(
+    conn: &rusqlite::Connection,
+    secrets: &Secrets,
+    subscriber: SubscriberId,
+    now: Timestamp,
+) -> Result<Option<Desired>, DomainError> {
+    let Some(stored) = subscriber_sql::get(conn, subscriber)? else {
+        return Ok(None);
+    };
+    if stored.state == "deleted" {
+        return Ok(Some(Desired::Absent {
+            username: stored.username,
+        }));
+    }
+    let password = match super::subscribers::credential(conn, secrets, &stored.username)? {
+        Some((_, StoredCredential::Password(password))) => Some(password),
+        Some((_, StoredCredential::MacAuth)) => Some(String::new()),
+        Some((_, StoredCredential::NtHash(_))) | None => None,
+    };
+    let running = subscription_sql::current(conn, stored.id)?
+        .filter(|s| s.state == "active" && s.expires_at.is_some_and(|at| at > now));
+    let profile = match &running {
+        Some(subscription) => plan_sql::get(conn, subscription.plan_id)?
+            .as_ref()
+            .map(Profile::of),
+        None => None,
+    };
+    Ok(Some(Desired::Present {
+        service: if stored.kind == "pppoe" {
+            Service::Pppoe
+        } else {
+            Service::Hotspot
+        },
+        enabled: stored.state == "active" && running.is_some(),
+        username: stored.username,
+        password,
+        profile,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plans::{self, NewPlan};
+    use crate::domain::routers::{self, ApiAccess, NewRouter};
+    use crate::domain::subscribers::{self, NewSubscriber};
+    use crate::domain::subscriptions::{self, Origin, Source};
+    use crate::events::Actor;
+    use crate::store::jobs::{self, ListFilter};
+    use crate::store::testing::temp_store;
+
+    const T0: Timestamp = Timestamp::from_millis(1_769_860_800_000);
+
+    fn router(name: &str, ip: &str, managed: bool) -> NewRouter {
+        NewRouter {
+            name: name.into(),
+            nas_ip: ip.parse().expect("ip"),
+            nas_identifier: None,
+            radius_secret: "testing123".into(),
+            coa_port: 3799,
+            api: managed.then(|| ApiAccess {
+                host: "10.0.0.1".into(),
+                port: 8728,
+                tls: false,
+                fingerprint: None,
+                user: "sitebox".into(),
+                password: "pw".into(),
+            }),
+            codepage: "windows-1252".into(),
+        }
+    }
+
+    fn pending(conn: &rusqlite::Connection) -> Vec<(String, String)> {
+        let filter = ListFilter {
+            limit: 1000,
+            ..ListFilter::default()
+        };
+        let mut keys: Vec<(String, String)> = jobs::list(conn, &filter)
+            .expect("jobs")
+            .into_iter()
+            .filter(|j| j.queue == QUEUE)
+            .map(|j| (j.kind, j.unique_key.unwrap_or_default()))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn changes_enqueue_one_job_per_managed_router_and_desired_follows_the_store() {
+        let (store, _dir) = temp_store();
+        let secrets = Secrets::from_key([7; 32]);
+        let s = secrets.clone();
+        let (managed, alice) = store
+            .write(move |tx| {
+                let managed =
+                    routers::add(tx, &s, &Actor::Cli, T0, router("gw1", "10.0.0.1", true))?;
+                routers::add(tx, &s, &Actor::Cli, T0, router("nas2", "10.0.0.2", false))?;
+                let mut plan = NewPlan::hotspot("1h", 50, "KES", 3600);
+                plan.rate_limit = Some("2M/4M".into());
+                plan.shared_users = 2;
+                let plan = plans::create(tx, &Actor::Cli, T0, plan)?;
+                let alice = subscribers::create(
+                    tx,
+                    &s,
+                    &Actor::Cli,
+                    T0,
+                    NewSubscriber {
+                        username: "alice".into(),
+                        kind: "hotspot".into(),
+                        password: Some("alice-pw".into()),
+                        ..NewSubscriber::default()
+                    },
+                )?;
+                // A second change before the job ran collapses into the waiting job.
+                let origin = Origin {
+                    source: Source::Manual,
+                    payment_id: None,
+                    voucher_id: None,
+                };
+                subscriptions::grant(tx, &Actor::Cli, T0, &alice, &plan, origin)?;
+                Ok::<_, DomainError>((managed.id, alice.id))
+            })
+            .await
+            .expect("setup");
+        let keys = store
+            .read(|conn| Ok::<_, DomainError>(pending(conn)))
+            .await
+            .unwrap();
+        assert_eq!(
+            keys,
+            [
+                (CONFIGURE.to_string(), format!("configure:{}", managed.0)),
+                (
+                    PROVISION.to_string(),
+                    format!("provision:{}:{}", managed.0, alice.0)
+                ),
+            ]
+        );
+
+        let s = secrets.clone();
+        let store2 = store.clone();
+        let at = move |t: Timestamp| {
+            let (s, store) = (s.clone(), store.clone());
+            async move {
+                store
+                    .read(move |conn| desired(conn, &s, alice, t))
+                    .await
+                    .expect("desired")
+                    .expect("alice")
+            }
+        };
+        let Desired::Present {
+            password,
+            profile,
+            enabled,
+            service,
+            ..
+        } = at(T0).await
+        else {
+            panic!("alice is present");
+        };
+        assert_eq!(
+            (service, enabled, password.as_deref()),
+            (Service::Hotspot, true, Some("alice-pw"))
+        );
+        assert_eq!(
+            profile,
+            Some(Profile {
+                name: "sitebox-1h".into(),
+                rate_limit: Some("2M/4M".into()),
+                shared_users: 2
+            })
+        );
+        // Past its expiry the plan no longer counts: disabled, the router's default profile.
+        let later = at(T0.after(Duration::from_secs(3601))).await;
+        assert!(
+            matches!(
+                &later,
+                Desired::Present {
+                    enabled: false,
+                    profile: None,
+                    ..
+                }
+            ),
+            "{later:?}"
+        );
+
+        // Revisions: the router is behind until a job records the latest one it converged to;
+        // a change that lands after that puts it behind again, and catch-up enqueues it.
+        let behind = |store: crate::store::Store| async move {
+            store
+                .read(move |conn| router_health::behind(conn, managed, 10))
+                .await
+        };
+        assert_eq!(behind(store2.clone()).await.unwrap(), [alice]);
+        store2
+            .write(move |tx| {
+                let revision = router_health::wanted(tx, managed, alice)?;
+                assert_eq!(revision, 2, "created, then granted");
+                router_health::mark_applied(tx, managed, alice, revision)
+            })
+            .await
+            .unwrap();
+        assert_eq!(behind(store2.clone()).await.unwrap(), []);
+        let caught = store2
+            .write(move |tx| {
+                subscribers::set_active(tx, &Actor::Cli, T0, "alice", false)?;
+                catch_up(tx, T0, managed, 10)
+            })
+            .await
+            .unwrap();
+        assert_eq!(caught, 1);
+        assert_eq!(behind(store2.clone()).await.unwrap(), [alice]);
+    }
+}

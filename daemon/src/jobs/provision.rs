@@ -1,0 +1,342 @@
+//! Provisioning handlers: converge a subscriber's hotspot user or PPP secret (with its plan's
+//! profile) on one router, kick a user's sessions, configure a router for RADIUS.
+//!
+//! Each reads what the router should have from the store when it runs and converges the
+//! router to it with the `ensure_*` operations (print by name, then add, set only what
+//! differs, or nothing): a job that runs twice, or after a newer change, has one effect.
+//! Router errors surface in the job's error with the router's own message; an unreachable
+//! router is retried with the queue's backoff, a refusal goes to the failed store.
+
+use std::sync::Arc;
+
+use sitebox_routeros::client::{Error as ApiError, Password, Router as ApiRouter};
+use sitebox_routeros::ops::{
+    self, Ensured, HotspotUserProfileSpec, HotspotUserSpec, Menu, PppProfileSpec, PppSecretSpec,
+    RadiusClientSpec,
+};
+
+use crate::clock::SharedClock;
+use crate::config::ProvisioningConfig;
+use crate::domain::DomainError;
+use crate::domain::provisioning::{self, COMMENT, CONFIGURE, Desired, KICK, PROVISION, Service};
+use crate::domain::routers::{self, Router, RouterId};
+use crate::domain::subscribers::SubscriberId;
+use crate::links::RouterLinks;
+use crate::queue::{ClaimedJob, Handlers, JobError};
+use crate::secrets::Secrets;
+use crate::store::{Store, StoreError, router_health, routers as router_sql};
+
+/// How many times one job converges again when the subscriber changed while it ran.
+const ROUNDS: usize = 3;
+
+/// What the provisioning handlers need.
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    /// The store.
+    pub store: Store,
+    /// To open passwords and RADIUS secrets.
+    pub secrets: Secrets,
+    /// The clock.
+    pub clock: SharedClock,
+    /// RouterOS API clients.
+    pub links: RouterLinks,
+    /// `[provisioning]`.
+    pub config: ProvisioningConfig,
+    /// RADIUS ports the routers' `/radius` entry points at.
+    pub radius_ports: (u16, u16),
+}
+
+/// Registers the provision, kick and configure handlers.
+pub fn register(handlers: &mut Handlers, provisioner: Provisioner) {
+    let provisioner = Arc::new(provisioner);
+    let p = Arc::clone(&provisioner);
+    handlers.register(PROVISION, move |job: ClaimedJob| {
+        let p = Arc::clone(&p);
+        async move {
+            let (router, subscriber) = (router_id(&job)?, job.args["subscriber_id"].as_i64());
+            let subscriber = subscriber
+                .map(SubscriberId)
+                .ok_or_else(|| JobError::discard("args need a numeric subscriber_id"))?;
+            p.provision(router, subscriber).await
+        }
+    });
+    let p = Arc::clone(&provisioner);
+    handlers.register(KICK, move |job: ClaimedJob| {
+        let p = Arc::clone(&p);
+        async move {
+            let router = router_id(&job)?;
+            let username = job.args["username"]
+                .as_str()
+                .ok_or_else(|| JobError::discard("args need a username"))?
+                .to_owned();
+            p.kick(router, &username).await
+        }
+    });
+    handlers.register(CONFIGURE, move |job: ClaimedJob| {
+        let p = Arc::clone(&provisioner);
+        async move { p.configure(router_id(&job)?).await }
+    });
+}
+
+pub(crate) fn router_id(job: &ClaimedJob) -> Result<RouterId, JobError> {
+    job.args["router_id"]
+        .as_i64()
+        .map(RouterId)
+        .ok_or_else(|| JobError::discard("args need a numeric router_id"))
+}
+
+impl Provisioner {
+    /// The router and its API client; None when the router is gone, disabled or no longer
+    /// managed (nothing to do).
+    pub(crate) async fn link(
+        &self,
+        id: RouterId,
+    ) -> Result<Option<(Router, Arc<ApiRouter>)>, JobError> {
+        let router = self
+            .store
+            .read(move |conn| router_sql::get(conn, id))
+            .await
+            .map_err(JobError::retry)?;
+        let Some(router) = router.filter(Router::is_active) else {
+            return Ok(None);
+        };
+        match self.links.get(&router).await {
+            Ok(Some(link)) => Ok(Some((router, link))),
+            Ok(None) => Ok(None),
+            Err(err) => Err(JobError::discard(format!(
+                "router `{}`: {err}",
+                router.name
+            ))),
+        }
+    }
+
+    /// A router error as a job error (kept on the router row for the technician page too):
+    /// failed at once when the router refused (a trap, the login, a certificate that does not
+    /// match the pin: retrying cannot help until someone fixes it), retried otherwise (down,
+    /// hung, a link that cut a reply short).
+    pub(crate) async fn router_error(&self, router: &Router, err: &ApiError) -> JobError {
+        let message = format!("router `{}`: {err}", router.name);
+        let (id, recorded) = (router.id, message.clone());
+        let _ = self
+            .store
+            .write(move |tx| router_health::record_error(tx, id, &recorded))
+            .await
+            .inspect_err(
+                |e: &StoreError| tracing::warn!(error = %e, "could not record the router error"),
+            );
+        match err {
+            ApiError::Trap(_) | ApiError::LoginRefused(_) | ApiError::Tls { .. } => {
+                JobError::discard(message)
+            }
+            _ => JobError::retry(message),
+        }
+    }
+
+    async fn provision(&self, id: RouterId, subscriber: SubscriberId) -> Result<(), JobError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let Some((router, link)) = self.link(id).await? else {
+            return Ok(());
+        };
+        let mut applied: Option<i64> = None;
+        for _ in 0..ROUNDS {
+            let (secrets, now) = (self.secrets.clone(), self.clock.now());
+            let read = self
+                .store
+                .read(move |conn| {
+                    let revision = router_health::wanted(conn, id, subscriber)?;
+                    let wanted = provisioning::desired(conn, &secrets, subscriber, now)?;
+                    Ok::<_, DomainError>(wanted.map(|w| (revision, w)))
+                })
+                .await
+                .map_err(JobError::retry)?;
+            let Some((revision, wanted)) = read else {
+                return Ok(());
+            };
+            // A change committed while this job ran found it running and did not enqueue
+            // another: converge again until the router has the latest revision. (One that
+            // commits after this read is left behind in the table; the health sweep finds it.)
+            if applied == Some(revision) {
+                return Ok(());
+            }
+            match apply(&link, &wanted).await {
+                Ok(true) => {
+                    tracing::info!(router = %router.name, subscriber = ?wanted, revision, "provisioned")
+                }
+                Ok(false) => {
+                    tracing::debug!(router = %router.name, subscriber = ?wanted, revision, "already provisioned")
+                }
+                Err(err) => return Err(self.router_error(&router, &err).await),
+            }
+            self.store
+                .write(move |tx| router_health::mark_applied(tx, id, subscriber, revision))
+                .await
+                .map_err(|e: StoreError| JobError::retry(e))?;
+            applied = Some(revision);
+        }
+        Ok(())
+    }
+
+    async fn kick(&self, id: RouterId, username: &str) -> Result<(), JobError> {
+        let Some((router, link)) = self.link(id).await? else {
+            return Ok(());
+        };
+        let kicked = async {
+            Ok::<_, ApiError>(
+                ops::kick_hotspot_user(&*link, username).await?
+                    + ops::kick_ppp_user(&*link, username).await?,
+            )
+        }
+        .await;
+        match kicked {
+            Ok(kicked) => {
+                tracing::info!(router = %router.name, user = username, kicked, "kicked");
+                Ok(())
+            }
+            Err(err) => Err(self.router_error(&router, &err).await),
+        }
+    }
+
+    async fn configure(&self, id: RouterId) -> Result<(), JobError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let Some(address) = self.config.radius_address else {
+            tracing::info!(
+                router = id.0,
+                "provisioning.radius_address is not set: the router's /radius entry is left as it is"
+            );
+            return Ok(());
+        };
+        let Some((router, link)) = self.link(id).await? else {
+            return Ok(());
+        };
+        let secrets = self.secrets.clone();
+        let secret = self
+            .store
+            .read(move |conn| routers::radius_secret(conn, &secrets, id))
+            .await
+            .map_err(JobError::retry)?;
+        let spec = RadiusClientSpec {
+            address: address.to_string(),
+            service: "hotspot,ppp".into(),
+            secret: Password::new(secret),
+            authentication_port: Some(self.radius_ports.0),
+            accounting_port: Some(self.radius_ports.1),
+            timeout: Some("3s".into()),
+            comment: Some(COMMENT.into()),
+        };
+        let result = async {
+            ops::ensure_radius_client(&*link, &spec).await?;
+            ops::set_radius_incoming(&*link, true, router.coa_port).await?;
+            // Every hotspot server profile asks RADIUS.
+            let profiles = Menu::new("/ip/hotspot/profile");
+            for row in profiles.print(&*link, &[]).await? {
+                if row.bool("use-radius") != Some(true)
+                    && let Some(id) = row.id()
+                {
+                    profiles
+                        .set(&*link, &id, &vec![("use-radius", "yes".to_owned())])
+                        .await?;
+                }
+            }
+            Ok::<_, ApiError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(router = %router.name, %address, "router configured for RADIUS");
+                Ok(())
+            }
+            Err(err) => Err(self.router_error(&router, &err).await),
+        }
+    }
+}
+
+/// Brings the router to `wanted`; returns whether anything had to change.
+async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
+    let mut changed = false;
+    let mut note = |ensured: Ensured| changed |= !matches!(ensured, Ensured::Unchanged(_));
+    match wanted {
+        Desired::Absent { username } => {
+            changed |= ops::remove_hotspot_user(link, username).await?;
+            changed |= ops::remove_ppp_secret(link, username).await?;
+        }
+        Desired::Present {
+            username,
+            service,
+            password,
+            profile,
+            enabled,
+        } => {
+            let profile_name = profile
+                .as_ref()
+                .map_or_else(|| "default".to_owned(), |p| p.name.clone());
+            let password = password.clone().map(Password::new);
+            match service {
+                Service::Hotspot => {
+                    if let Some(profile) = profile {
+                        note(
+                            ops::ensure_hotspot_user_profile(
+                                link,
+                                &HotspotUserProfileSpec {
+                                    name: profile.name.clone(),
+                                    rate_limit: profile.rate_limit.clone(),
+                                    shared_users: Some(profile.shared_users),
+                                    ..HotspotUserProfileSpec::default()
+                                },
+                            )
+                            .await?,
+                        );
+                    }
+                    note(
+                        ops::ensure_hotspot_user(
+                            link,
+                            &HotspotUserSpec {
+                                name: username.clone(),
+                                password,
+                                profile: Some(profile_name),
+                                comment: Some(COMMENT.into()),
+                                disabled: Some(!enabled),
+                                ..HotspotUserSpec::default()
+                            },
+                        )
+                        .await?,
+                    );
+                }
+                Service::Pppoe => {
+                    if let Some(profile) = profile {
+                        note(
+                            ops::ensure_ppp_profile(
+                                link,
+                                &PppProfileSpec {
+                                    name: profile.name.clone(),
+                                    rate_limit: profile.rate_limit.clone(),
+                                    ..PppProfileSpec::default()
+                                },
+                            )
+                            .await?,
+                        );
+                    }
+                    note(
+                        ops::ensure_ppp_secret(
+                            link,
+                            &PppSecretSpec {
+                                name: username.clone(),
+                                password,
+                                service: Some("pppoe".into()),
+                                profile: Some(profile_name),
+                                comment: Some(COMMENT.into()),
+                                disabled: Some(!enabled),
+                                ..PppSecretSpec::default()
+                            },
+                        )
+                        .await?,
+                    );
+                }
+            }
+        }
+    }
+    Ok(changed)
+}

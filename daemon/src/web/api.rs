@@ -1,0 +1,426 @@
+//! The JSON API under `/api/v1` (docs/API.md): login, the snapshot and lookups, and the
+//! actions. Actions go through the same domain and queue functions as the CLI, as the
+//! technician, so each one is written to the audit log and the outbox in its transaction.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde_json::{Value, json};
+
+use super::Web;
+use super::auth;
+use super::http::{self, ApiError, ApiResult, Caller};
+use crate::clock::Timestamp;
+use crate::domain::expiry::disconnect_job;
+use crate::domain::{DomainError, plans, provisioning, subscribers, vouchers};
+use crate::events::{Actor, EventKind, NewEvent};
+use crate::queue::{JobId, admin};
+use crate::store::web as sql;
+use crate::store::{Tx, sessions, subscriptions, vouchers as voucher_sql};
+
+/// Password checks running at once.
+static VERIFY_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// `POST /api/v1/login` `{name, password}`: sets the session cookie, returns the CSRF token.
+pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAddr) -> ApiResult {
+    let body = http::read_json(request).await?;
+    let name = text(&body, "name")?;
+    let password = text(&body, "password")?;
+    if name.is_empty() || name.len() > 64 || password.len() > 1024 {
+        return Err(ApiError::bad_request("name and password are required"));
+    }
+    let peer_ip = peer.ip().to_string();
+    let now = web.clock.now();
+    let since = now.before(web.config.lockout_window.get());
+    let (lookup_name, lookup_peer) = (name.clone(), peer_ip.clone());
+    let (failures, account) = web
+        .store
+        .read(move |conn| {
+            let failures = sql::recent_failures(conn, &lookup_name, &lookup_peer, since)?;
+            let account = sql::technician_login(conn, &lookup_name)?;
+            Ok::<_, crate::store::StoreError>((failures, account))
+        })
+        .await?;
+    if auth::locked_out(failures.0, failures.1, web.config.lockout_failures) {
+        tracing::warn!(name, peer = %peer_ip, "web: login refused, locked out");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins: try again later",
+        ));
+    }
+    let hash = account
+        .as_ref()
+        .map_or_else(|| auth::decoy_hash().to_string(), |(_, hash)| hash.clone());
+    // argon2 takes ~19 MiB and tens of ms per check: a burst of logins waits its turn rather
+    // than taking a small box's memory.
+    let turn = VERIFY_TURNS.acquire().await.map_err(ApiError::internal)?;
+    let typed = password.clone();
+    let matches = tokio::task::spawn_blocking(move || auth::verify_password(&typed, &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    drop(turn);
+    let technician = account
+        .filter(|_| matches)
+        .map(|(technician, _)| technician);
+    let Some(technician) = technician else {
+        let (typed_name, peer_ip) = (name.clone(), peer_ip.clone());
+        web.store
+            .write(move |tx| {
+                let name = typed_name;
+                sql::record_attempt(tx, &name, &peer_ip, false, now)?;
+                tx.emit(
+                    now,
+                    &Actor::System,
+                    NewEvent::new(
+                        EventKind::TechnicianAction,
+                        format!("technician:{name}"),
+                        json!({ "action": "login_failed", "name": name, "peer": peer_ip }),
+                    ),
+                )?;
+                Ok::<_, crate::store::StoreError>(())
+            })
+            .await?;
+        tracing::info!(name, peer = %peer, "web: failed login");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong name or password",
+        ));
+    };
+    let token = auth::new_token().map_err(ApiError::internal)?;
+    let csrf = auth::new_token().map_err(ApiError::internal)?;
+    let ttl = web.config.session_ttl.get();
+    let expires = now.after(ttl);
+    let prune_before = now.before(
+        web.config
+            .lockout_window
+            .get()
+            .max(Duration::from_secs(86_400)),
+    );
+    let (hash, id, session_csrf, who) = (
+        auth::token_hash(&token),
+        technician.id,
+        csrf.clone(),
+        technician.name.clone(),
+    );
+    web.store
+        .write(move |tx| {
+            sql::prune(tx, prune_before, now)?;
+            sql::record_attempt(tx, &who, &peer_ip, true, now)?;
+            sql::insert_session(tx, &hash, id, &session_csrf, now, expires)?;
+            audit(
+                tx,
+                now,
+                &Actor::Technician(who.clone()),
+                &format!("technician:{who}"),
+                json!({ "action": "login", "peer": peer_ip }),
+            )
+        })
+        .await?;
+    tracing::info!(name = technician.name, %peer, "web: login");
+    let mut response = http::json(
+        StatusCode::OK,
+        &json!({ "name": technician.name, "role": technician.role, "csrf": csrf }),
+    );
+    let cookie = auth::set_cookie(&token, ttl.as_secs(), web.config.tls());
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// The GET routes (after the session check).
+pub(super) async fn get(web: &Web, caller: &Caller, route: &str, query: Option<&str>) -> ApiResult {
+    match route {
+        "/session" => http::ok(&json!({
+            "name": caller.technician.name,
+            "role": caller.role.as_str(),
+            "csrf": caller.csrf,
+        })),
+        "/snapshot" => http::ok(&super::snapshot::snapshot(web).await?),
+        "/log" => {
+            let n = http::query_param(query, "lines")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(200usize);
+            http::ok(&super::log_ring::LogRing::global().tail(n))
+        }
+        "/payments" => {
+            let receipt = http::query_param(query, "receipt").unwrap_or_default();
+            let receipt = receipt.trim().to_string();
+            if receipt.is_empty() {
+                return Err(ApiError::bad_request("give ?receipt="));
+            }
+            let found = web
+                .store
+                .read(move |conn| sql::payment_by_receipt(conn, &receipt))
+                .await?;
+            match found {
+                Some(mut payment) => {
+                    payment.phone = payment.phone.as_deref().map(subscribers::mask_phone);
+                    http::ok(&payment)
+                }
+                None => Err(ApiError::not_found("no payment with that receipt")),
+            }
+        }
+        "/subscribers" => {
+            let q = http::query_param(query, "q").unwrap_or_default();
+            let found = web
+                .store
+                .read(move |conn| {
+                    let mut out = Vec::new();
+                    for subscriber in crate::store::subscribers::search(conn, q.trim(), 50)? {
+                        let mut row = subscribers::public(&subscriber);
+                        let current = subscriptions::current(conn, subscriber.id)?;
+                        row["subscription"] = serde_json::to_value(current).unwrap_or(Value::Null);
+                        row["open_sessions"] =
+                            json!(sessions::open_for_subscriber(conn, subscriber.id)?.len());
+                        out.push(row);
+                    }
+                    Ok::<_, crate::store::StoreError>(out)
+                })
+                .await?;
+            http::ok(&found)
+        }
+        "/vouchers/sheet" => {
+            let batch = http::query_param(query, "batch").unwrap_or_default();
+            let (made, plan) = web
+                .store
+                .read(move |conn| {
+                    let made = voucher_sql::batch(conn, &batch)?;
+                    let first = made
+                        .first()
+                        .ok_or_else(|| DomainError::NotFound(format!("batch `{batch}`")))?;
+                    let plan = plans::find(conn, &first.plan)?;
+                    Ok::<_, DomainError>((made, plan))
+                })
+                .await?;
+            Ok(http::content(
+                "text/html; charset=utf-8",
+                vouchers::sheet(&web.site_name, &plan, &made),
+            ))
+        }
+        _ => Err(ApiError::not_found(format!("no API at {route}"))),
+    }
+}
+
+/// The POST routes (after the session, CSRF and role checks).
+pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -> ApiResult {
+    let now = web.clock.now();
+    let actor = caller.actor();
+    match route {
+        "/logout" => {
+            let hash = auth::token_hash(&caller.token);
+            let who = caller.technician.name.clone();
+            web.store
+                .write(move |tx| {
+                    sql::delete_session(tx, &hash)?;
+                    audit(
+                        tx,
+                        now,
+                        &actor,
+                        &format!("technician:{who}"),
+                        json!({ "action": "logout" }),
+                    )
+                })
+                .await?;
+            let mut response = http::json(StatusCode::OK, &json!({ "ok": true }));
+            if let Ok(value) = HeaderValue::from_str(&auth::clear_cookie(web.config.tls())) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        }
+        "/sessions/kick" => {
+            let id = number(&body, "session_id")?;
+            let kicked = web
+                .store
+                .write(move |tx| {
+                    let Some(session) = sessions::by_id(tx, id)? else {
+                        return Err(DomainError::NotFound(format!("session {id}")));
+                    };
+                    if session.state != "open" {
+                        return Err(DomainError::Invalid(format!("session {id} is already closed")));
+                    }
+                    let job = tx.enqueue(&disconnect_job(id), now)?;
+                    audit(
+                        tx,
+                        now,
+                        &actor,
+                        &format!("session:{id}"),
+                        json!({ "action": "kick", "session_id": id, "username": session.username, "job": job }),
+                    )?;
+                    Ok(json!({ "session_id": id, "job": job }))
+                })
+                .await?;
+            http::ok(&kicked)
+        }
+        "/jobs/retry" => {
+            let id = JobId(number(&body, "job_id")?);
+            match admin::retry(&web.store, actor, id, now).await? {
+                Some(outcome) => http::ok(&outcome),
+                None => Err(ApiError::not_found(format!("no failed job {id}"))),
+            }
+        }
+        "/jobs/discard" => {
+            let id = JobId(number(&body, "job_id")?);
+            match admin::discard(&web.store, actor, id, now).await? {
+                Some(job) => http::ok(&job),
+                None => Err(ApiError::not_found(format!("no failed job {id}"))),
+            }
+        }
+        "/vouchers" => {
+            let plan = text(&body, "plan")?;
+            let count = u32::try_from(number(&body, "count")?)
+                .map_err(|_| ApiError::bad_request("count must be 1 to 10000"))?;
+            let length = body["length"].as_u64().map_or(8, |n| n as usize);
+            let (batch, made) = web
+                .store
+                .write(move |tx| {
+                    let plan = plans::find(tx, &plan)?;
+                    vouchers::generate(tx, &actor, now, &plan, count, length)
+                })
+                .await?;
+            http::ok(&json!({
+                "batch": batch,
+                "codes": made.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(),
+            }))
+        }
+        "/diagnostics/router-login" => {
+            let name = text(&body, "router")?;
+            let router = router_named(web, &name).await?;
+            let result = router_login(web, &router).await?;
+            let detail = json!({
+                "action": "diagnostics.router_login", "router": name, "ok": result["ok"],
+            });
+            let subject = format!("router:{}", router.id.0);
+            web.store
+                .write(move |tx| audit(tx, now, &actor, &subject, detail))
+                .await?;
+            http::ok(&result)
+        }
+        "/diagnostics/radius-auth" => {
+            let username = text(&body, "username")?;
+            let password = text(&body, "password")?;
+            let target = web.radius_target.as_ref().ok_or_else(|| {
+                ApiError::bad_request("the RADIUS server is off ([radius] enabled)")
+            })?;
+            let result = super::radius_test::login(target, &username, &password).await?;
+            // Never the password.
+            let detail = json!({
+                "action": "diagnostics.radius_auth", "username": username,
+                "answer": result["answer"], "reply_message": result["reply_message"],
+            });
+            let subject = format!("subscriber:{username}");
+            web.store
+                .write(move |tx| audit(tx, now, &actor, &subject, detail))
+                .await?;
+            http::ok(&result)
+        }
+        "/routers/reprovision" => {
+            let name = text(&body, "router")?;
+            let queued = web
+                .store
+                .write(move |tx| {
+                    let router = crate::store::routers::by_name(tx, &name)?
+                        .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
+                    if router.api_host.is_none() || router.api_user.is_none() {
+                        return Err(DomainError::Invalid(format!(
+                            "router `{name}` has no RouterOS API access: nothing to provision"
+                        )));
+                    }
+                    if !router.is_active() {
+                        return Err(DomainError::Invalid(format!(
+                            "router `{name}` is disabled: enable it first"
+                        )));
+                    }
+                    let jobs = provisioning::reprovision_router(tx, now, router.id)?;
+                    audit(
+                        tx,
+                        now,
+                        &actor,
+                        &format!("router:{}", router.id.0),
+                        json!({ "action": "router.reprovision", "router": name, "subscriber_jobs": jobs }),
+                    )?;
+                    Ok(json!({ "router": name, "subscriber_jobs": jobs }))
+                })
+                .await?;
+            http::ok(&queued)
+        }
+        _ => Err(ApiError::not_found(format!("no action at {route}"))),
+    }
+}
+
+async fn router_named(web: &Web, name: &str) -> Result<crate::domain::routers::Router, ApiError> {
+    let lookup = name.to_string();
+    web.store
+        .read(move |conn| crate::store::routers::by_name(conn, &lookup))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no router `{name}`")))
+}
+
+/// A fresh login to `router` over its API (a link of its own, so the jobs' link is not
+/// disturbed), then `/system/identity` and `/system/resource`, timed.
+async fn router_login(
+    web: &Web,
+    router: &crate::domain::routers::Router,
+) -> Result<Value, ApiError> {
+    let links = crate::links::RouterLinks::new(web.store.clone(), web.secrets.clone())
+        .with_timeout(web.router_timeout);
+    let name = router.name.clone();
+    let link = links.get(router).await?.ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "router `{name}` has no RouterOS API access configured"
+        ))
+    })?;
+    let started = Instant::now();
+    let reached = async {
+        link.connection().await?;
+        let login_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let round_trip = Instant::now();
+        let identity = sitebox_routeros::ops::identity(&*link).await?;
+        let round_trip_ms = round_trip.elapsed().as_secs_f64() * 1000.0;
+        let resource = sitebox_routeros::ops::system_resource(&*link).await?;
+        Ok::<_, sitebox_routeros::client::Error>((login_ms, round_trip_ms, identity, resource))
+    };
+    let reached = tokio::time::timeout(web.router_timeout + Duration::from_secs(1), reached).await;
+    link.disconnect().await;
+    Ok(match reached {
+        Ok(Ok((login_ms, round_trip_ms, identity, resource))) => json!({
+            "ok": true, "router": name, "identity": identity,
+            "login_ms": login_ms, "round_trip_ms": round_trip_ms,
+            "version": resource.version, "board": resource.board_name, "uptime": resource.uptime,
+        }),
+        Ok(Err(err)) => json!({ "ok": false, "router": name, "error": err.to_string() }),
+        Err(_) => json!({ "ok": false, "router": name, "error": "no answer in time" }),
+    })
+}
+
+/// Writes a technician's action to the audit log (and the outbox, so the cloud sees it).
+fn audit(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    actor: &Actor,
+    subject: &str,
+    detail: Value,
+) -> Result<(), crate::store::StoreError> {
+    tx.emit(
+        now,
+        actor,
+        NewEvent::new(EventKind::TechnicianAction, subject, detail),
+    )?;
+    Ok(())
+}
+
+fn text(body: &Value, key: &str) -> Result<String, ApiError> {
+    body[key]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request(format!("`{key}` (a string) is required")))
+}
+
+fn number(body: &Value, key: &str) -> Result<i64, ApiError> {
+    body[key]
+        .as_i64()
+        .ok_or_else(|| ApiError::bad_request(format!("`{key}` (a number) is required")))
+}

@@ -1,0 +1,166 @@
+//! Technician logins: argon2id password hashes, session tokens (only their SHA-256 is
+//! stored), CSRF tokens, the session cookie, and the lockout rule.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use sha2::{Digest, Sha256};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "sitebox_session";
+
+/// The header that carries the CSRF token on every action.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A technician's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// May look and act (kick, retry, discard, vouchers, diagnostics).
+    Operator,
+    /// May look only.
+    ReadOnly,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::ReadOnly => "read-only",
+        }
+    }
+
+    /// The role stored as `name`.
+    pub fn parse(name: &str) -> Option<Role> {
+        match name {
+            "operator" => Some(Role::Operator),
+            "read-only" => Some(Role::ReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// Hashes `password` with argon2id and a random salt (PHC string).
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))
+}
+
+/// Whether `password` matches the PHC string `hash`. Slow on purpose: call it off the
+/// async workers.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A hash that matches no password, checked for unknown names so that a wrong name takes as
+/// long as a wrong password.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("no technician has this password").unwrap_or_default())
+}
+
+/// A new random token: 32 bytes as 64 hex digits.
+pub fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// What the store keeps of a session token.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+            == 0
+}
+
+/// The session token in a `Cookie:` header value, if any.
+pub fn cookie_token(header: &str) -> Option<&str> {
+    header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|value| !value.is_empty())
+}
+
+/// The `Set-Cookie:` value that logs in with `token` for `max_age_s` seconds.
+pub fn set_cookie(token: &str, max_age_s: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
+}
+
+/// The `Set-Cookie:` value that logs out.
+pub fn clear_cookie(secure: bool) -> String {
+    set_cookie("", 0, secure)
+}
+
+/// Whether a login must be refused without looking at the password: too many recent failures
+/// for the name, or four times as many from the address.
+pub fn locked_out(failures_by_name: u32, failures_by_peer: u32, limit: u32) -> bool {
+    failures_by_name >= limit || failures_by_peer >= limit.saturating_mul(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let hash = hash_password("correct horse").expect("hash");
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct horsE", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+        assert_ne!(
+            hash,
+            hash_password("correct horse").expect("hash"),
+            "salted"
+        );
+        assert!(!verify_password("", decoy_hash()));
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others_and_carries_its_flags() {
+        assert_eq!(cookie_token("a=1; sitebox_session=abc; b=2"), Some("abc"));
+        assert_eq!(cookie_token("sitebox_session=; b=2"), None);
+        assert_eq!(cookie_token("other_sitebox_session=x"), None);
+        let cookie = set_cookie("t", 60, false);
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        assert!(!cookie.contains("Secure"));
+        assert!(set_cookie("t", 60, true).ends_with("; Secure"));
+    }
+
+    #[test]
+    fn lockout_counts_the_name_and_four_times_as_many_from_an_address() {
+        assert!(!locked_out(4, 4, 5));
+        assert!(locked_out(5, 5, 5));
+        assert!(!locked_out(0, 19, 5));
+        assert!(locked_out(0, 20, 5));
+    }
+
+    #[test]
+    fn tokens_are_random_and_compared_whole() {
+        let (a, b) = (new_token().expect("a"), new_token().expect("b"));
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert!(same_secret(&a, &a.clone()));
+        assert!(!same_secret(&a, &b));
+        assert!(!same_secret(&a, &a[..63]));
+        assert_eq!(token_hash(&a).len(), 32);
+    }
+}

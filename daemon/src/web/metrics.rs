@@ -1,0 +1,288 @@
+//! `/metrics` in the Prometheus text format and `/healthz`, plus the process and disk figures
+//! the page shares with them.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use hyper::{Response, StatusCode};
+
+use super::Web;
+use super::http::{self, ApiResult, Body};
+use crate::store::{StoreError, jobs, web as sql};
+
+/// `GET /healthz`: 200 when a write reaches the database, else 503.
+pub(super) async fn healthz(web: &Web) -> Response<Body> {
+    let write = web.store.write(|tx| sql::touch(tx));
+    match tokio::time::timeout(Duration::from_secs(5), write).await {
+        Ok(Ok(())) => http::content("text/plain; charset=utf-8", "ok\n"),
+        Ok(Err(err)) => unhealthy(&format!("store not writable: {err}\n")),
+        Err(_) => unhealthy("store did not answer within 5 s\n"),
+    }
+}
+
+fn unhealthy(why: &str) -> Response<Body> {
+    let mut response = http::content("text/plain; charset=utf-8", why.to_string());
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// `GET /metrics`.
+pub(super) async fn metrics(web: &Web) -> ApiResult {
+    let now = web.clock.now();
+    let (queues, sync, routers) = web
+        .store
+        .read(move |conn| {
+            Ok::<_, StoreError>((
+                jobs::stats(conn, now)?,
+                crate::store::sync::status(conn)?,
+                crate::store::router_health::list(conn)?,
+            ))
+        })
+        .await?;
+    let oldest_unsent = web.store.read(sql::oldest_unacked).await?;
+    let mut m = Exposition::default();
+
+    if let Some(counters) = &web.radius {
+        let snapshot = counters.snapshot();
+        m.family(
+            "sitebox_radius_accepts_total",
+            "counter",
+            "Access-Accepts sent, per NAS.",
+        );
+        for (nas, c) in &snapshot.nas {
+            m.sample("sitebox_radius_accepts_total", &[("nas", nas)], c.accepts);
+        }
+        m.family(
+            "sitebox_radius_rejects_total",
+            "counter",
+            "Access-Rejects sent, per NAS and reason.",
+        );
+        for (nas, c) in &snapshot.nas {
+            for (reason, n) in &c.rejects {
+                m.sample(
+                    "sitebox_radius_rejects_total",
+                    &[("nas", nas), ("reason", reason.as_str())],
+                    n,
+                );
+            }
+        }
+        m.family(
+            "sitebox_radius_accounting_total",
+            "counter",
+            "Accounting records stored, per NAS.",
+        );
+        for (nas, c) in &snapshot.nas {
+            m.sample(
+                "sitebox_radius_accounting_total",
+                &[("nas", nas)],
+                c.acct_writes,
+            );
+        }
+        m.family(
+            "sitebox_radius_drops_total",
+            "counter",
+            "Packets dropped, per NAS and cause.",
+        );
+        for (nas, c) in &snapshot.nas {
+            for (cause, n) in &c.drops {
+                m.sample(
+                    "sitebox_radius_drops_total",
+                    &[("nas", nas), ("cause", cause.as_str())],
+                    n,
+                );
+            }
+        }
+        m.sample(
+            "sitebox_radius_drops_total",
+            &[("nas", ""), ("cause", "unknown_client")],
+            snapshot.unknown_client_drops,
+        );
+    }
+
+    m.family("sitebox_queue_jobs", "gauge", "Jobs per queue and state.");
+    for q in &queues {
+        for (state, n) in [
+            ("due", q.due),
+            ("scheduled", q.scheduled),
+            ("running", q.running),
+            ("completed", q.completed),
+            ("failed", q.failed),
+        ] {
+            m.sample(
+                "sitebox_queue_jobs",
+                &[("queue", &q.queue), ("state", state)],
+                n,
+            );
+        }
+    }
+    m.family(
+        "sitebox_queue_failed_jobs",
+        "gauge",
+        "Jobs in the failed store.",
+    );
+    m.sample(
+        "sitebox_queue_failed_jobs",
+        &[],
+        queues.iter().map(|q| q.failed).sum::<u64>(),
+    );
+    m.family(
+        "sitebox_queue_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest job due and not yet started, per queue.",
+    );
+    for q in &queues {
+        m.sample(
+            "sitebox_queue_oldest_pending_seconds",
+            &[("queue", &q.queue)],
+            q.oldest_due_ms as f64 / 1000.0,
+        );
+    }
+
+    m.family(
+        "sitebox_sync_backlog_events",
+        "gauge",
+        "Events not yet acked by the cloud, per lane.",
+    );
+    for (lane, n) in &sync.unacked {
+        m.sample("sitebox_sync_backlog_events", &[("lane", lane)], n);
+    }
+    m.family(
+        "sitebox_sync_connected",
+        "gauge",
+        "1 while the sync agent is connected to the broker.",
+    );
+    m.sample(
+        "sitebox_sync_connected",
+        &[],
+        u8::from(sitebox_sync::edge::link_up()),
+    );
+    m.family(
+        "sitebox_sync_last_ack_timestamp_seconds",
+        "gauge",
+        "Box time of the cloud's last ack (0: never).",
+    );
+    m.sample(
+        "sitebox_sync_last_ack_timestamp_seconds",
+        &[],
+        sync.acked_at
+            .map_or(0.0, |at| at.as_millis() as f64 / 1000.0),
+    );
+    m.family(
+        "sitebox_sync_oldest_unsent_seconds",
+        "gauge",
+        "Age of the oldest event the cloud has not acked (0: none).",
+    );
+    m.sample(
+        "sitebox_sync_oldest_unsent_seconds",
+        &[],
+        oldest_unsent.map_or(0.0, |at| now.since(at).as_secs_f64()),
+    );
+
+    m.family(
+        "sitebox_router_up",
+        "gauge",
+        "1 when the router's last health check found it up.",
+    );
+    for r in &routers {
+        m.sample(
+            "sitebox_router_up",
+            &[("router", &r.name)],
+            u8::from(r.status == "up"),
+        );
+    }
+
+    m.family(
+        "sitebox_process_resident_memory_bytes",
+        "gauge",
+        "Resident set size.",
+    );
+    m.sample(
+        "sitebox_process_resident_memory_bytes",
+        &[],
+        rss_bytes().unwrap_or(0),
+    );
+    m.family(
+        "sitebox_process_uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    );
+    m.sample(
+        "sitebox_process_uptime_seconds",
+        &[],
+        web.started.elapsed().as_secs_f64(),
+    );
+    if let Some((total, free)) = disk(&web.data_dir) {
+        m.family(
+            "sitebox_data_disk_bytes",
+            "gauge",
+            "The data directory's filesystem: total and free bytes.",
+        );
+        m.sample("sitebox_data_disk_bytes", &[("kind", "total")], total);
+        m.sample("sitebox_data_disk_bytes", &[("kind", "free")], free);
+    }
+    Ok(http::content(
+        "text/plain; version=0.0.4; charset=utf-8",
+        m.out,
+    ))
+}
+
+/// Text exposition being written.
+#[derive(Debug, Default)]
+struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            let pairs: Vec<String> = labels
+                .iter()
+                .map(|(key, value)| format!("{key}=\"{}\"", label(value)))
+                .collect();
+            let _ = write!(self.out, "{{{}}}", pairs.join(","));
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// This process's resident set size, from `/proc/self/statm`.
+pub(super) fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Total and free (for unprivileged users) bytes of the filesystem holding `dir`.
+pub(super) fn disk(dir: &Path) -> Option<(u64, u64)> {
+    let stat = nix::sys::statvfs::statvfs(dir).ok()?;
+    let block = stat.fragment_size() as u64;
+    Some((
+        stat.blocks() as u64 * block,
+        stat.blocks_available() as u64 * block,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label(r#"gw "1"\n"#), r#"gw \"1\"\\n"#);
+        assert_eq!(label("a\nb"), "a\\nb");
+    }
+}
