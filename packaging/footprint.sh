@@ -7,6 +7,7 @@ set -euo pipefail
 bin=${1:-target/release/siteboxd}
 dir=$(mktemp -d)
 trap 'kill ${pid:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
+free_tcp_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 free_port() { python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cat > "$dir/sitebox.toml" <<TOML
 [site]
@@ -20,6 +21,12 @@ create_if_missing = true
 [radius]
 auth_listen = "127.0.0.1:$(free_port)"
 acct_listen = "127.0.0.1:$(free_port)"
+[web]
+listen = "127.0.0.1:$(free_tcp_port)"
+# The sync agent runs, offline (nothing listens there), as on a box with a dead uplink.
+[sync]
+enabled = true
+broker = "127.0.0.1:1"
 TOML
 rss() { awk '/^VmRSS|^VmHWM/ {printf "%s %s kB  ", $1, $2}' "/proc/$1/status"; echo; }
 start() {

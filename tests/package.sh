@@ -162,15 +162,18 @@ pass "installed: user sitebox (nologin), /var/lib/sitebox 0750, config root:site
 key_before=$(sha256sum "$chroot_dir/etc/sitebox/secret.key")
 
 # The daemon, started as root in the root: it reads the root-only key (it needs it to start),
-# switches to sitebox, says READY, serves a backup. RADIUS on loopback, on free ports: this
-# machine may be running other RADIUS servers. (The edit also shows that an upgrade keeps it.)
-read -r auth_port acct_port < <(python3 -c '
+# switches to sitebox, says READY, serves a backup. RADIUS and the page on loopback, on free
+# ports: this machine may be running other RADIUS or web servers. (The edit also shows that
+# an upgrade keeps it.)
+read -r auth_port acct_port web_port < <(python3 -c '
 import socket
 socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+socks.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
 sed -i -e "s|^auth_listen = .*|auth_listen = \"127.0.0.1:$auth_port\"|" \
-  -e "s|^acct_listen = .*|acct_listen = \"127.0.0.1:$acct_port\"|" "$chroot_dir/etc/sitebox/sitebox.toml"
+  -e "s|^acct_listen = .*|acct_listen = \"127.0.0.1:$acct_port\"|" \
+  -e "s|^listen = .*|listen = \"127.0.0.1:$web_port\"|" "$chroot_dir/etc/sitebox/sitebox.toml"
 notify="$work/notify.sock"
 python3 - "$notify" >"$work/notify.log" 2>&1 <<'EOF' &
 import socket, sys

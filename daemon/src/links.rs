@@ -38,7 +38,9 @@ impl RouterLinks {
     }
 
     /// Bounds connect, login and the silence between reply sentences by `timeout` (the
-    /// client's own defaults otherwise): a router silent for longer is presumed hung.
+    /// client's own defaults otherwise): a router silent for longer is presumed hung. One
+    /// connect attempt per call: the job queue retries with its own backoff, so a router that
+    /// drops packets holds a worker for one `timeout`, not three.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -92,6 +94,7 @@ impl RouterLinks {
             config.connect_timeout = timeout;
             config.login_timeout = timeout;
             config.reply_idle_timeout = timeout;
+            config.reconnect.attempts = 1;
         }
         let link = Arc::new(ApiRouter::new(config));
         self.links

@@ -41,8 +41,10 @@ pub struct RelaySettings {
 impl Default for RelaySettings {
     fn default() -> Self {
         Self {
-            max_batch_events: 1000,
-            max_batch_bytes: 256 * 1024,
+            // Bigger batches compress better (zstd finds more of a session's earlier events to
+            // refer to) and cost the ingest fewer transactions.
+            max_batch_events: 2000,
+            max_batch_bytes: 1024 * 1024,
             window: 8,
             ack_timeout: Duration::from_secs(30),
         }

@@ -250,6 +250,7 @@ pub fn site_config(dir: &Path, tenant: &str, site: &str, port: u16) -> String {
          [store]\ndata_dir = \"{data}\"\nsynchronous = \"normal\"\n\n\
          [secrets]\nkey_file = \"{key}\"\ncreate_if_missing = true\n\n\
          [radius]\nenabled = false\n\n\
+         [web]\nenabled = false\n\n\
          [log]\nlevel = \"info\"\n\n\
          [sync]\nenabled = true\nbroker = \"127.0.0.1:{port}\"\npassword_file = \"{password}\"\n\
          keep_alive = \"5s\"\nconnect_timeout = \"3s\"\nbackoff_min = \"100ms\"\nbackoff_max = \"2s\"\n\

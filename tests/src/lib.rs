@@ -7,11 +7,14 @@
 
 pub mod browser;
 pub mod cloud;
+pub mod freeradius;
 pub mod http;
 pub mod mosquitto;
 pub mod peers;
 pub mod ports;
 pub mod postgres;
 pub mod proxy;
+pub mod radius_bench;
+pub mod radius_load;
 pub mod scenario;
 pub mod siteboxd;

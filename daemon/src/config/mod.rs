@@ -273,7 +273,14 @@ impl Default for DaemonConfig {
 }
 
 /// The queues Sitebox's own code enqueues into.
-pub const QUEUE_NAMES: [&str; 5] = ["payments", "provisioning", "sync", "default", "maintenance"];
+pub const QUEUE_NAMES: [&str; 6] = [
+    "payments",
+    "enforcement",
+    "provisioning",
+    "sync",
+    "default",
+    "maintenance",
+];
 
 /// `[queue]`: the durable job queue.
 #[derive(Debug, Clone, Deserialize)]
@@ -335,7 +342,7 @@ impl QueueSettings {
     pub fn default_for(queue: &str) -> Self {
         let concurrency = match queue {
             "provisioning" => 4,
-            "payments" | "sync" | "default" => 2,
+            "payments" | "enforcement" | "sync" | "default" => 2,
             _ => 1,
         };
         Self { concurrency }

@@ -143,8 +143,7 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
         }
     };
     if session.state == "closed" {
-        // A late or resent record for a session already stopped: it was counted.
-        return Ok(());
+        return record_late(tx, now, record, &session);
     }
     let seconds = record.session_time_s.max(session.session_time_s);
     let input = record.input_octets.max(session.input_octets);
@@ -171,6 +170,36 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
         Status::Start | Status::NasRestart => {}
     }
     Ok(())
+}
+
+/// A record for a session already closed: a resend (counted already, nothing changes) or the
+/// router's own Stop or last Interim arriving after the box closed the session itself (kicked
+/// at expiry, NAS reboot). Its counters are the router's final word on what was used: the
+/// difference is added to the session and its subscription, and a SessionUpdated event
+/// carries the final figures; the stop time and cause the box recorded stay.
+fn record_late(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    record: &Record,
+    session: &Session,
+) -> Result<(), DomainError> {
+    if !matches!(record.status, Status::Stop(_) | Status::Interim) {
+        return Ok(());
+    }
+    let seconds = record.session_time_s.max(session.session_time_s);
+    let input = record.input_octets.max(session.input_octets);
+    let output = record.output_octets.max(session.output_octets);
+    let delta_seconds = seconds - session.session_time_s;
+    let delta_bytes = (input + output) - (session.input_octets + session.output_octets);
+    if delta_seconds == 0 && delta_bytes == 0 {
+        return Ok(());
+    }
+    sql::update(tx, session.id, seconds, input, output, now, None)?;
+    if let Some(subscription) = session.subscription_id {
+        subscriptions::add_usage(tx, subscription, delta_seconds, delta_bytes)?;
+    }
+    let updated = sql::by_id(tx, session.id)?.unwrap_or_else(|| session.clone());
+    emit(tx, now, EventKind::SessionUpdated, &updated, None)
 }
 
 fn emit(

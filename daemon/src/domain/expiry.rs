@@ -31,10 +31,14 @@ pub fn expire_job(id: SubscriptionId, at: Timestamp) -> JobSpec {
     .unique(format!("{EXPIRE}:{}", id.0))
 }
 
+/// The queue of disconnects and their checks: its own workers, so a cut-off never waits
+/// behind provisioning jobs held by a router that is down.
+pub const ENFORCEMENT_QUEUE: &str = "enforcement";
+
 /// The job disconnecting session `session_id` (the sessions table's id).
 pub fn disconnect_job(session_id: i64) -> JobSpec {
     JobSpec::new(
-        "provisioning",
+        ENFORCEMENT_QUEUE,
         DISCONNECT,
         serde_json::json!({ "session_id": session_id }),
     )

@@ -74,11 +74,13 @@ pub fn configure_job(router: RouterId) -> JobSpec {
     .unique(format!("configure:{}", router.0))
 }
 
-/// The health poll of `router`: one attempt (the next period polls again), its own deadline.
+/// The health poll of `router`, with its own deadline. A router that does not answer is
+/// recorded down, which is not a failure; a poll cut off by a stop of the daemon (power cut)
+/// runs again after the restart instead of landing among the failed jobs a technician reads.
 pub fn health_job(router: RouterId, timeout: Duration) -> JobSpec {
     JobSpec::new(QUEUE, HEALTH, serde_json::json!({ "router_id": router.0 }))
         .priority(-3)
-        .max_attempts(1)
+        .max_attempts(3)
         .timeout(timeout)
         .unique(format!("health:{}", router.0))
 }

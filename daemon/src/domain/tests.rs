@@ -786,7 +786,7 @@ async fn accounting_is_idempotent_and_charges_usage_once_then_enforces_the_data_
             jobs::list(
                 conn,
                 &jobs::ListFilter {
-                    queue: Some("provisioning".into()),
+                    queue: Some("enforcement".into()),
                     limit: 10,
                     ..Default::default()
                 },
@@ -838,6 +838,41 @@ async fn accounting_is_idempotent_and_charges_usage_once_then_enforces_the_data_
         .read_blocking(move |conn| sessions::open_for_router(conn, router))
         .expect("open");
     assert!(open.is_empty());
+    // The phone's own Stop arrives after the reboot closed it: its final counters are the
+    // router's word on what was used. Counted once, even when resent; the session stays
+    // closed with the cause the box recorded.
+    let late = acct(
+        &site,
+        Status::Stop(Some(1)),
+        "81000001",
+        "bob",
+        PHONE,
+        360,
+        450_000_000,
+    );
+    account(&site, late.clone(), T0).await;
+    account(&site, late, T0).await;
+    let used = site
+        .store
+        .read_blocking(move |conn| subscription_sql::get(conn, sub.id))
+        .expect("get")
+        .expect("sub")
+        .used_bytes;
+    assert_eq!(used, 1_050_000_000);
+    let phone = site
+        .store
+        .read_blocking(move |conn| sessions::get(conn, router, "81000001"))
+        .expect("get")
+        .expect("session");
+    assert_eq!(
+        (
+            phone.state.as_str(),
+            phone.session_time_s,
+            phone.input_octets + phone.output_octets,
+            phone.terminate_cause
+        ),
+        ("closed", 360, 450_000_000, Some(11))
+    );
 }
 
 // ---- the 1,000-subscriber expiry scenario ----
@@ -966,7 +1001,7 @@ async fn a_thousand_subscriptions_expire_at_their_instants_and_open_sessions_get
             jobs::list(
                 conn,
                 &jobs::ListFilter {
-                    queue: Some("provisioning".into()),
+                    queue: Some("enforcement".into()),
                     limit: 5000,
                     ..Default::default()
                 },

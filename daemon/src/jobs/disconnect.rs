@@ -93,7 +93,7 @@ impl Enforcer {
                 tracing::info!(session = id, router = %router.name, user = %session.username, "Disconnect-ACK");
                 let now = self.clock.now();
                 let verify = JobSpec::new(
-                    "provisioning",
+                    crate::domain::expiry::ENFORCEMENT_QUEUE,
                     VERIFY,
                     serde_json::json!({ "session_id": id }),
                 )

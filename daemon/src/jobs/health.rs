@@ -78,7 +78,7 @@ pub fn register(handlers: &mut Handlers, poller: Poller) -> Vec<PeriodicJob> {
         every,
         JobSpec::new(QUEUE, HEALTH_SWEEP, serde_json::json!({}))
             .priority(-3)
-            .max_attempts(1),
+            .max_attempts(3),
     )]
 }
 

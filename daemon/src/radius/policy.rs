@@ -58,21 +58,47 @@ fn account_name(conn: &Connection, typed: &str) -> Result<Option<String>, Domain
     Ok(None)
 }
 
+/// The account a typed user name logs into, read once: [`account_name`] followed by a lookup of
+/// that name, without looking the name up twice when it is typed as stored (every login but a
+/// voucher code typed in lower case).
+fn account(conn: &Connection, typed: &str) -> Result<Option<Subscriber>, DomainError> {
+    if let Some(subscriber) = subscriber_sql::by_username(conn, typed)? {
+        return Ok(Some(subscriber));
+    }
+    let upper = typed.to_uppercase();
+    if upper == typed {
+        return Ok(None);
+    }
+    Ok(subscriber_sql::by_username(conn, &upper)?)
+}
+
 impl Policy for StorePolicy {
     async fn credential(&self, request: &AccessRequest) -> Result<Credential, PolicyError> {
         let typed = request.user_name.clone();
         let secrets = self.secrets.clone();
         self.store
             .read(move |conn| {
-                let Some(name) = account_name(conn, &typed)? else {
-                    // An unused voucher: its code is its password, as typed.
-                    return Ok(match voucher_sql::unused(conn, &typed)? {
-                        Some(_) => Credential::Password(Secret::new(typed.into_bytes())),
-                        None => Credential::UnknownUser,
-                    });
+                // The name as typed is looked up with its credential in one go; only a miss
+                // goes through account_name (a deleted account, a voucher code in lower case).
+                let (name, stored) = match subscribers::credential(conn, &secrets, &typed)? {
+                    Some(found) => (typed.clone(), Some(found)),
+                    None => match account_name(conn, &typed)? {
+                        Some(name) if name != typed => {
+                            let stored = subscribers::credential(conn, &secrets, &name)?;
+                            (name, stored)
+                        }
+                        Some(name) => (name, None),
+                        None => {
+                            // An unused voucher: its code is its password, as typed.
+                            return Ok(match voucher_sql::unused(conn, &typed)? {
+                                Some(_) => Credential::Password(Secret::new(typed.into_bytes())),
+                                None => Credential::UnknownUser,
+                            });
+                        }
+                    },
                 };
                 let voucher_account = name != typed;
-                Ok::<_, DomainError>(match subscribers::credential(conn, &secrets, &name)? {
+                Ok::<_, DomainError>(match stored {
                     Some((_, StoredCredential::Password(_))) if voucher_account => {
                         Credential::Password(Secret::new(typed.into_bytes()))
                     }
@@ -114,11 +140,11 @@ impl Policy for StorePolicy {
             let (typed, device) = (typed.clone(), device.clone());
             self.store
                 .read(move |conn| {
-                    let name = account_name(conn, &typed)?;
-                    if name.is_none() && voucher_sql::unused(conn, &typed)?.is_some() {
+                    let subscriber = account(conn, &typed)?;
+                    if subscriber.is_none() && voucher_sql::unused(conn, &typed)?.is_some() {
                         return Ok((None, true));
                     }
-                    let verdict = judge(conn, name.as_deref(), device.as_deref(), now)?;
+                    let verdict = judge(conn, subscriber, device.as_deref(), now)?;
                     let binds =
                         matches!(&verdict, Verdict::Accept(grant) if grant.bind_mac.is_some());
                     Ok::<_, DomainError>((Some(verdict), binds))
@@ -136,7 +162,12 @@ impl Policy for StorePolicy {
                         if name.is_none() {
                             name = vouchers::redeem(tx, &secrets, now, &typed)?.map(|s| s.username);
                         }
-                        let verdict = judge(tx, name.as_deref(), device.as_deref(), now)?;
+                        let subscriber = name
+                            .as_deref()
+                            .map(|n| subscriber_sql::by_username(tx, n))
+                            .transpose()?
+                            .flatten();
+                        let verdict = judge(tx, subscriber, device.as_deref(), now)?;
                         if let (Verdict::Accept(grant), Some(name)) = (&verdict, &name)
                             && let Some(bind) = &grant.bind_mac
                             && let Some(subscriber) = subscriber_sql::by_username(tx, name)?
@@ -191,18 +222,14 @@ impl Policy for StorePolicy {
     }
 }
 
-/// Gathers the facts about account `name` and decides.
+/// Gathers the facts about the account and decides.
 fn judge(
     conn: &Connection,
-    name: Option<&str>,
+    subscriber: Option<Subscriber>,
     device: Option<&str>,
     now: Timestamp,
 ) -> Result<Verdict, DomainError> {
-    let Some(subscriber) = name
-        .map(|n| subscriber_sql::by_username(conn, n))
-        .transpose()?
-        .flatten()
-    else {
+    let Some(subscriber) = subscriber else {
         return Ok(policy::decide(Proof::UnknownUser, None));
     };
     let subscription: Option<Subscription> = match subscriptions::current(conn, subscriber.id)? {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
+use tokio::sync::Semaphore;
 
 use super::StoreError;
 use crate::config::StoreConfig;
@@ -13,6 +14,10 @@ use crate::config::StoreConfig;
 pub(crate) struct ReaderPool {
     idle: Mutex<Vec<Connection>>,
     returned: Condvar,
+    /// One permit per connection: an async read waits here, on the runtime, rather than on a
+    /// blocking thread parked on `returned` (under a RADIUS burst that was dozens of threads
+    /// woken and put back to sleep for every connection handed back).
+    permits: Arc<Semaphore>,
 }
 
 impl ReaderPool {
@@ -31,19 +36,27 @@ impl ReaderPool {
         Ok(Self {
             idle: Mutex::new(idle),
             returned: Condvar::new(),
+            permits: Arc::new(Semaphore::new(count)),
         })
     }
 
-    /// Runs `work` on a blocking-pool thread, which waits there for a free connection.
+    /// Runs `work` on a blocking-pool thread once a connection is free (waiting for one
+    /// asynchronously).
     pub(crate) async fn read<T, E, F>(self: Arc<Self>, work: F) -> Result<T, E>
     where
         F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        tokio::task::spawn_blocking(move || self.read_blocking(work))
-            .await
-            .unwrap_or_else(|_| Err(E::from(StoreError::Panicked)))
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+            return Err(E::from(StoreError::Closed));
+        };
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            self.read_blocking(work)
+        })
+        .await
+        .unwrap_or_else(|_| Err(E::from(StoreError::Panicked)))
     }
 
     /// Runs `work` on this thread, waiting for a free connection.

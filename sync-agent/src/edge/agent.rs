@@ -271,18 +271,31 @@ impl<S: EdgeStore> Agent<S> {
                 continue;
             };
             failpoint::hit("before_publish");
-            let bytes = match batch.encode(self.settings.compress) {
-                Ok(bytes) => bytes,
-                Err(err) => {
+            let (lane, first, last, events) = (
+                batch.lane,
+                batch.first_seq(),
+                batch.last_seq(),
+                batch.events.len(),
+            );
+            let compress = self.settings.compress;
+            // Compressing a big batch takes milliseconds: not on an async worker, which the
+            // daemon's other servers share.
+            let bytes = match tokio::task::spawn_blocking(move || batch.encode(compress)).await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(err)) => {
                     tracing::error!(error = %err, "sync: cannot encode a batch");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "sync: the batch encoder failed");
                     continue;
                 }
             };
             tracing::debug!(
-                lane = batch.lane.as_str(),
-                first = batch.first_seq(),
-                last = batch.last_seq(),
-                events = batch.events.len(),
+                lane = lane.as_str(),
+                first,
+                last,
+                events,
                 bytes = bytes.len(),
                 "sync: publishing batch"
             );

@@ -470,11 +470,19 @@ fn expiry(v: &mut Verdict, facts: &Facts<'_>, conn: &rusqlite::Connection) {
             .get(&log.user)
             .and_then(|(state, at)| (state == "expired").then_some(*at).flatten());
         match (expires, log.cut_at) {
-            (Some(at), cut) if log.started < at - SLACK && log.ended > at + SLACK => {
-                // Open at the expiry instant (and still open at the router after it).
+            (Some(at), cut)
+                if log.started < at - SLACK && (cut.is_some() || log.ended > at + SLACK) =>
+            {
+                // Open at the expiry instant: cut off, or still open at the router after it.
                 expected_cuts += 1;
                 match cut {
                     Some(cut) => {
+                        v.check(cut >= at - SLACK, || {
+                            format!(
+                                "{}'s session {} cut at {cut} before the plan's end {at}",
+                                log.user, log.session
+                            )
+                        });
                         lags.push((cut - at) as f64 / 1000.0);
                         if cut > at + cut_bound {
                             late += 1;
@@ -804,4 +812,19 @@ fn storm(v: &mut Verdict, facts: &Facts<'_>) {
     all.sort_by(f64::total_cmp);
     v.figure("auth_p50_ms", percentile(&all, 50.0));
     v.figure("auth_p99_ms", percentile(&all, 99.0));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), 50.0);
+        assert_eq!(percentile(&values, 99.0), 99.0);
+        assert_eq!(percentile(&values, 100.0), 100.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert_eq!(percentile(&[], 99.0), 0.0);
+    }
 }

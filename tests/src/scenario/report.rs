@@ -266,3 +266,59 @@ pub fn html(report: &serde_json::Value) -> String {
     );
     page
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> serde_json::Value {
+        serde_json::json!({
+            "form": "short", "seed": 7, "passed": false, "simulated_hours": 2.0, "clock_speed": 240.0,
+            "subscribers": 10, "breaches": ["a <script> in a name"],
+            "figures": { "storm_p99_ms": 12.5 },
+            "incidents": [
+                { "what": "uplink down", "from_minute": 10.0, "to_minute": 70.0 },
+                { "what": "power cut", "from_minute": 30.0, "to_minute": 35.0 },
+            ],
+            "timeline": [
+                { "minute": 0.0, "backlog": 0, "queue_depth": 1, "auth_per_min": 2.0, "online": 3 },
+                { "minute": 60.0, "backlog": 40, "queue_depth": 5, "auth_per_min": 8.0, "online": 9 },
+                { "minute": 120.0, "backlog": 0, "queue_depth": 0, "auth_per_min": 1.0, "online": 0 },
+            ],
+            "real_seconds": { "wall": 1.0 },
+        })
+    }
+
+    #[test]
+    fn the_page_has_four_charts_escapes_text_and_loads_nothing() {
+        let page = html(&report());
+        assert_eq!(page.matches("<svg").count(), 4);
+        assert_eq!(page.matches("<polyline").count(), 4);
+        assert!(page.contains("a &lt;script&gt; in a name"), "{page}");
+        assert!(!page.contains("<script"), "{page}");
+        assert!(
+            !page.contains("src=") && !page.contains("href="),
+            "no external assets"
+        );
+        assert!(page.contains("FAILED"));
+    }
+
+    #[test]
+    fn a_short_outage_inside_a_long_one_is_drawn_over_it() {
+        let page = html(&report());
+        let chart = &page[page.find("<svg").expect("a chart")..];
+        let long = chart
+            .find("<title>uplink down</title>")
+            .expect("uplink band");
+        let short = chart.find("<title>power cut</title>").expect("power band");
+        assert!(long < short, "the wider band first");
+    }
+
+    #[test]
+    fn the_summary_names_every_breach() {
+        let text = text(&report());
+        assert!(text.contains("FAILED"), "{text}");
+        assert!(text.contains("BREACH: a <script> in a name"), "{text}");
+        assert!(text.contains("storm_p99_ms: 12.5"), "{text}");
+    }
+}

@@ -6,6 +6,7 @@ mod packaging_backup;
 mod provisioning;
 mod queue_crash;
 mod radius;
+mod radius_bench;
 mod routeros;
 mod scenario;
 mod sync_e2e;
