@@ -7,8 +7,9 @@ use rusqlite::Connection;
 
 use super::StoreError;
 
-/// (version, name, SQL). Versions start at 1 and only go up. Never edit a released one: add
-/// the next.
+/// (version, name, SQL). Versions start at 1 and only go up. Never edit a released one, and
+/// never slot one in below the latest: add the next (a database already past a lower number
+/// would never run it).
 const MIGRATIONS: &[(u32, &str, &str)] = &[
     (1, "job queue", include_str!("migrations/0001_queue.sql")),
     (
@@ -18,11 +19,6 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
     ),
     (3, "cloud sync", include_str!("migrations/0003_sync.sql")),
     (
-        4,
-        "technician page",
-        include_str!("migrations/0004_web.sql"),
-    ),
-    (
         5,
         "hotspot domain",
         include_str!("migrations/0005_domain.sql"),
@@ -31,6 +27,12 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         6,
         "router health",
         include_str!("migrations/0006_provisioning.sql"),
+    ),
+    // 4 was never released: a database already past it would have skipped it.
+    (
+        7,
+        "technician page",
+        include_str!("migrations/0007_web.sql"),
     ),
 ];
 
@@ -73,6 +75,27 @@ mod tests {
         for pair in MIGRATIONS.windows(2) {
             assert!(pair[0].0 < pair[1].0, "{} then {}", pair[0].0, pair[1].0);
         }
+    }
+
+    #[test]
+    fn a_database_from_the_build_before_the_page_gets_the_page_tables() {
+        let conn = Connection::open_in_memory().expect("memory db");
+        apply(&conn).expect("first");
+        conn.execute_batch(
+            "DROP TABLE login_attempts; DROP TABLE web_sessions; DROP TABLE technicians;
+             PRAGMA user_version = 6;",
+        )
+        .expect("back to 6");
+        assert_eq!(apply(&conn).expect("upgrade"), LATEST_VERSION);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'
+                 AND name IN ('technicians', 'web_sessions', 'login_attempts')",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert_eq!(tables, 3);
     }
 
     #[test]
