@@ -277,8 +277,10 @@ fn sigterm_during_a_running_job_stops_within_the_grace_period_and_the_job_runs_a
         "the job finished inside {grace:?}: make the backlog larger so it is still running at the drain"
     );
 
+    // At least the prune's queue put its job back (another queue may be holding a job of its
+    // own at the stop, e.g. a router health poll).
     assert!(
-        daemon.count_log("grace period over: put running jobs back") == 1
+        daemon.count_log("grace period over: put running jobs back") >= 1
             || daemon.count_log("tasks did not stop in time") == 1,
         "{}",
         daemon.log()
