@@ -106,8 +106,11 @@ unit="$unpacked/$unit_path"
 sed "s|^ExecStart=/usr/bin/siteboxd|ExecStart=$unpacked/usr/bin/siteboxd|" "$unit" > "$work/siteboxd.service"
 verify=$(systemd-analyze verify "$work/siteboxd.service" 2>&1) || fail "systemd-analyze verify:
 $verify"
-[[ -z $verify ]] || fail "systemd-analyze verify complained:
-$verify"
+# verify also loads the host's other units (e.g. the freeradius package's, which the test
+# setup installs): only what it says of ours counts.
+ours=$(grep -F "siteboxd" <<<"$verify" || true)
+[[ -z $ours ]] || fail "systemd-analyze verify complained:
+$ours"
 pass "systemd-analyze verify: clean"
 security=$(systemd-analyze security --offline=true --threshold=20 "$unit" 2>&1) \
   || fail "security exposure above 2.0:
