@@ -192,22 +192,10 @@ pub(super) fn run(
         RoutersCommand::Disable { name } => set_state(ctx, &name, false)?,
         RoutersCommand::Enable { name } => set_state(ctx, &name, true)?,
         RoutersCommand::Provision { name } => {
-            let (router, jobs) = ctx.runtime.block_on(ctx.store.write(move |tx| {
-                let router = sql::by_name(tx, &name)?
-                    .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
-                if router.api_host.is_none() || router.api_user.is_none() {
-                    return Err(DomainError::Invalid(format!(
-                        "router `{name}` has no RouterOS API access: nothing to provision"
-                    )));
-                }
-                if !router.is_active() {
-                    return Err(DomainError::Invalid(format!(
-                        "router `{name}` is disabled: enable it first"
-                    )));
-                }
-                let jobs = provisioning::reprovision_router(tx, now, router.id)?;
-                Ok::<_, DomainError>((router, jobs))
-            }))?;
+            let (router, jobs) = ctx.runtime.block_on(
+                ctx.store
+                    .write(move |tx| provisioning::reprovision_named(tx, now, &name)),
+            )?;
             println!(
                 "router {}: RADIUS configuration and {jobs} subscriber(s) queued for provisioning",
                 router.name

@@ -120,6 +120,29 @@ pub fn subscriber_suspended(
     Ok(())
 }
 
+/// [`reprovision_router`] for the router called `name`, refused with a reason when it has no
+/// API access or is disabled. Returns the router and how many subscriber jobs were enqueued.
+pub fn reprovision_named(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    name: &str,
+) -> Result<(super::routers::Router, usize), DomainError> {
+    let router = crate::store::routers::by_name(tx, name)?
+        .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
+    if router.api_host.is_none() || router.api_user.is_none() {
+        return Err(DomainError::Invalid(format!(
+            "router `{name}` has no RouterOS API access: nothing to provision"
+        )));
+    }
+    if !router.is_active() {
+        return Err(DomainError::Invalid(format!(
+            "router `{name}` is disabled: enable it first"
+        )));
+    }
+    let jobs = reprovision_router(tx, now, router.id)?;
+    Ok((router, jobs))
+}
+
 /// Everything a router should have: its RADIUS configuration and every subscriber. Returns
 /// how many subscriber jobs were enqueued (new or already waiting).
 pub fn reprovision_router(

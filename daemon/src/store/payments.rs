@@ -68,31 +68,56 @@ pub fn set_subscription(
     Ok(())
 }
 
+/// The columns [`payment`] reads, in its order.
+const COLUMNS: &str =
+    "id, provider, receipt, amount, currency, phone, state, reason, subscription_id, received_at";
+
+fn payment(row: &rusqlite::Row<'_>) -> rusqlite::Result<Payment> {
+    Ok(Payment {
+        id: row.get(0)?,
+        provider: row.get(1)?,
+        receipt: row.get(2)?,
+        amount: row.get(3)?,
+        currency: row.get(4)?,
+        phone: row.get(5)?,
+        state: row.get(6)?,
+        reason: row.get(7)?,
+        subscription_id: row.get(8)?,
+        received_at: row.get(9)?,
+    })
+}
+
 /// Payments, newest first; only rejected ones when `rejected_only`.
 pub fn list(
     conn: &Connection,
     rejected_only: bool,
     limit: u32,
 ) -> Result<Vec<Payment>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, provider, receipt, amount, currency, phone, state, reason, subscription_id, received_at
-         FROM payments WHERE (?1 = 0 OR state = 'rejected') ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![rejected_only, limit], |row| {
-        Ok(Payment {
-            id: row.get(0)?,
-            provider: row.get(1)?,
-            receipt: row.get(2)?,
-            amount: row.get(3)?,
-            currency: row.get(4)?,
-            phone: row.get(5)?,
-            state: row.get(6)?,
-            reason: row.get(7)?,
-            subscription_id: row.get(8)?,
-            received_at: row.get(9)?,
-        })
-    })?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM payments WHERE (?1 = 0 OR state = 'rejected') ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![rejected_only, limit], payment)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Payments that took money but granted nothing (rejected, or no subscription), newest first.
+pub fn unprovisioned(conn: &Connection, limit: u32) -> Result<Vec<Payment>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM payments
+         WHERE state = 'rejected' OR subscription_id IS NULL ORDER BY id DESC LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([limit], payment)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The payment with `receipt` (matched without regard to case).
+pub fn find(conn: &Connection, receipt: &str) -> Result<Option<Payment>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM payments WHERE receipt = ?1 COLLATE NOCASE"
+        ))?
+        .query_row([receipt], payment)
+        .optional()?)
 }
 
 /// How many subscriptions were granted from payment receipts (for the oracle: one per receipt).

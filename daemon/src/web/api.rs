@@ -156,7 +156,7 @@ pub(super) async fn get(web: &Web, caller: &Caller, route: &str, query: Option<&
             }
             let found = web
                 .store
-                .read(move |conn| sql::payment_by_receipt(conn, &receipt))
+                .read(move |conn| crate::store::payments::find(conn, &receipt))
                 .await?;
             match found {
                 Some(mut payment) => {
@@ -324,19 +324,7 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
             let queued = web
                 .store
                 .write(move |tx| {
-                    let router = crate::store::routers::by_name(tx, &name)?
-                        .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
-                    if router.api_host.is_none() || router.api_user.is_none() {
-                        return Err(DomainError::Invalid(format!(
-                            "router `{name}` has no RouterOS API access: nothing to provision"
-                        )));
-                    }
-                    if !router.is_active() {
-                        return Err(DomainError::Invalid(format!(
-                            "router `{name}` is disabled: enable it first"
-                        )));
-                    }
-                    let jobs = provisioning::reprovision_router(tx, now, router.id)?;
+                    let (router, jobs) = provisioning::reprovision_named(tx, now, &name)?;
                     audit(
                         tx,
                         now,
@@ -344,7 +332,7 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                         &format!("router:{}", router.id.0),
                         json!({ "action": "router.reprovision", "router": name, "subscriber_jobs": jobs }),
                     )?;
-                    Ok(json!({ "router": name, "subscriber_jobs": jobs }))
+                    Ok::<_, DomainError>(json!({ "router": name, "subscriber_jobs": jobs }))
                 })
                 .await?;
             http::ok(&queued)

@@ -64,7 +64,7 @@ pub(super) async fn parts(web: &Web, wanted: &[Part]) -> Result<Value, ApiError>
             Part::Payments => {
                 let mut rows = web
                     .store
-                    .read(|conn| sql::unprovisioned_payments(conn, 50))
+                    .read(|conn| crate::store::payments::unprovisioned(conn, 50))
                     .await?;
                 for row in &mut rows {
                     row.phone = row
