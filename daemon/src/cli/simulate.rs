@@ -3,9 +3,8 @@
 
 use anyhow::Context as _;
 use clap::Args;
-use sitebox_routeros::sim::{RouterOsVersion, SimConfig, SimTls, Simulator};
+use sitebox_routeros::sim::{RouterOsVersion, SimConfig, SimTls, Simulator, parse_api_user};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 /// `simulate-router` arguments.
 #[derive(Debug, Args)]
@@ -33,9 +32,7 @@ pub(super) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         .users
         .iter()
         .map(|u| {
-            u.split_once(':')
-                .map(|(n, p)| (n.to_owned(), p.to_owned()))
-                .with_context(|| format!("--api-user {u:?} is not NAME:PASSWORD"))
+            parse_api_user(u).with_context(|| format!("--api-user {u:?} is not NAME:PASSWORD"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sim = Simulator::new(SimConfig {
@@ -47,41 +44,34 @@ pub(super) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        let shutdown = CancellationToken::new();
         let listener = TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
-        let mut tasks = Vec::new();
-        if let Some(address) = &args.tls_listen {
-            let tls = SimTls::generate().context("making the self-signed certificate")?;
-            let tls_listener = TcpListener::bind(address)
-                .await
-                .with_context(|| format!("binding {address}"))?;
-            println!(
-                "API-SSL on {address}, certificate SHA-256 {}",
-                tls.fingerprint()
-            );
-            let (sim, shutdown) = (sim.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                sim.serve_tls(tls_listener, tls, shutdown).await
-            }));
-        }
+        let tls = match &args.tls_listen {
+            Some(address) => {
+                let tls = SimTls::generate().context("making the self-signed certificate")?;
+                let tls_listener = TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("binding {address}"))?;
+                println!(
+                    "API-SSL on {address}, certificate SHA-256 {}",
+                    tls.fingerprint()
+                );
+                Some((tls_listener, tls))
+            }
+            None => None,
+        };
         println!(
             "RouterOS {} simulator `{}` on {}",
             args.ros_version, args.identity, args.listen
         );
-        let (serving, stop) = (sim.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(
-            async move { serving.serve(listener, stop).await },
-        ));
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        shutdown.cancel();
-        for task in tasks {
-            let _ = task.await;
-        }
+        sim.serve_until(listener, tls, async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        })
+        .await;
         Ok(())
     })
 }

@@ -4,9 +4,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use sitebox_routeros::sim::{RouterOsVersion, SimConfig, SimTls, Simulator};
+use sitebox_routeros::sim::{RouterOsVersion, SimConfig, SimTls, Simulator, parse_api_user};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 /// A simulated MikroTik router speaking the RouterOS API.
 #[derive(Debug, Parser)]
@@ -37,47 +36,32 @@ async fn main() -> anyhow::Result<()> {
     let users = args
         .users
         .iter()
-        .map(|u| {
-            u.split_once(':')
-                .map(|(n, p)| (n.to_owned(), p.to_owned()))
-                .with_context(|| format!("--user {u:?} is not NAME:PASSWORD"))
-        })
+        .map(|u| parse_api_user(u).with_context(|| format!("--user {u:?} is not NAME:PASSWORD")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let sim = Simulator::new(SimConfig {
         version: args.version,
         users,
         ..SimConfig::default()
     });
-    let shutdown = CancellationToken::new();
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %args.listen, version = %args.version, "RouterOS simulator serving");
-    let mut tasks = Vec::new();
-    if let Some(address) = &args.tls_listen {
-        let tls = SimTls::generate().context("making the self-signed certificate")?;
-        let tls_listener = TcpListener::bind(address)
-            .await
-            .with_context(|| format!("binding {address}"))?;
-        tracing::info!(listen = %address, fingerprint = %tls.fingerprint(), "API-SSL serving");
-        let (sim, shutdown) = (sim.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(async move {
-            sim.serve_tls(tls_listener, tls, shutdown).await
-        }));
-    }
-    {
-        let (sim, shutdown) = (sim.clone(), shutdown.clone());
-        tasks.push(tokio::spawn(
-            async move { sim.serve(listener, shutdown).await },
-        ));
-    }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    shutdown.cancel();
-    for task in tasks {
-        let _ = task.await;
-    }
+    let tls = match &args.tls_listen {
+        Some(address) => {
+            let tls = SimTls::generate().context("making the self-signed certificate")?;
+            let tls_listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding {address}"))?;
+            tracing::info!(listen = %address, fingerprint = %tls.fingerprint(), "API-SSL serving");
+            Some((tls_listener, tls))
+        }
+        None => None,
+    };
+    sim.serve_until(listener, tls, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }
 

@@ -93,6 +93,12 @@ impl Inner {
     }
 }
 
+/// An API user as the stand-alone simulators take it on their command line: `NAME:PASSWORD`.
+pub fn parse_api_user(text: &str) -> Option<(String, String)> {
+    text.split_once(':')
+        .map(|(name, password)| (name.to_owned(), password.to_owned()))
+}
+
 /// The simulated router. Serve it on as many listeners as wanted; they share one state.
 #[derive(Clone)]
 pub struct Simulator {
@@ -132,6 +138,30 @@ impl Simulator {
     /// Serves API-SSL on `listener` with the given certificate.
     pub async fn serve_tls(&self, listener: TcpListener, tls: SimTls, shutdown: CancellationToken) {
         self.serve_with(listener, Some(tls), shutdown).await;
+    }
+
+    /// What a stand-alone simulator does: serves the plain API on `plain` and, when given,
+    /// API-SSL on the second listener, both on this one router, until `stop` completes; then
+    /// closes both and waits for them.
+    pub async fn serve_until(
+        &self,
+        plain: TcpListener,
+        tls: Option<(TcpListener, SimTls)>,
+        stop: impl Future<Output = ()>,
+    ) {
+        let shutdown = CancellationToken::new();
+        let secure = tls.map(|(listener, tls)| {
+            let (sim, shutdown) = (self.clone(), shutdown.clone());
+            tokio::spawn(async move { sim.serve_tls(listener, tls, shutdown).await })
+        });
+        let stopper = async {
+            stop.await;
+            shutdown.cancel();
+        };
+        tokio::join!(self.serve(plain, shutdown.clone()), stopper);
+        if let Some(secure) = secure {
+            let _ = secure.await;
+        }
     }
 
     async fn serve_with(
