@@ -145,11 +145,13 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
     if session.state == "closed" {
         return record_late(tx, now, record, &session);
     }
-    let seconds = record.session_time_s.max(session.session_time_s);
-    let input = record.input_octets.max(session.input_octets);
-    let output = record.output_octets.max(session.output_octets);
-    let delta_seconds = seconds - session.session_time_s;
-    let delta_bytes = (input + output) - (session.input_octets + session.output_octets);
+    let Growth {
+        seconds,
+        input,
+        output,
+        delta_seconds,
+        delta_bytes,
+    } = Growth::of(record, &session);
     let stop = match record.status {
         Status::Stop(cause) => Some(cause),
         _ => None,
@@ -172,6 +174,31 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
     Ok(())
 }
 
+/// A session's counters after `record` (they only go up: a late, lower record changes
+/// nothing) and how much they grew.
+struct Growth {
+    seconds: i64,
+    input: i64,
+    output: i64,
+    delta_seconds: i64,
+    delta_bytes: i64,
+}
+
+impl Growth {
+    fn of(record: &Record, session: &Session) -> Self {
+        let seconds = record.session_time_s.max(session.session_time_s);
+        let input = record.input_octets.max(session.input_octets);
+        let output = record.output_octets.max(session.output_octets);
+        Self {
+            seconds,
+            input,
+            output,
+            delta_seconds: seconds - session.session_time_s,
+            delta_bytes: (input + output) - (session.input_octets + session.output_octets),
+        }
+    }
+}
+
 /// A record for a session already closed: a resend (counted already, nothing changes) or the
 /// router's own Stop or last Interim arriving after the box closed the session itself (kicked
 /// at expiry, NAS reboot). Its counters are the router's final word on what was used: the
@@ -186,11 +213,13 @@ fn record_late(
     if !matches!(record.status, Status::Stop(_) | Status::Interim) {
         return Ok(());
     }
-    let seconds = record.session_time_s.max(session.session_time_s);
-    let input = record.input_octets.max(session.input_octets);
-    let output = record.output_octets.max(session.output_octets);
-    let delta_seconds = seconds - session.session_time_s;
-    let delta_bytes = (input + output) - (session.input_octets + session.output_octets);
+    let Growth {
+        seconds,
+        input,
+        output,
+        delta_seconds,
+        delta_bytes,
+    } = Growth::of(record, session);
     if delta_seconds == 0 && delta_bytes == 0 {
         return Ok(());
     }
