@@ -37,7 +37,7 @@ pub use dictionary::Dictionary;
 pub use mac::MacAddress;
 pub use packet::{DecodeError, EncodeError, Packet};
 pub use policy::{
-    Credential, Decision, NtHash, Policy, PolicyError, RejectReason, Rejection, Verification,
+    Check, Credential, Decision, NtHash, Policy, PolicyError, RejectReason, Rejection, Verification,
 };
 pub use reply::AcceptAttributes;
 pub use request::{AccessRequest, AuthMethod, Nas};

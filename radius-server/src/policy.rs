@@ -1,33 +1,27 @@
 //! The policy the daemon implements: it looks users up and decides; this crate verifies the
 //! credentials itself, so a policy can never accept a wrong password by mistake.
 //!
-//! Order for an Access-Request: [`Policy::credential`] → the server verifies the proof →
-//! [`Policy::authorize`] with the [`Verification`]. An `Accept` for anything but
-//! [`Verification::Verified`] is turned into a reject by the server.
+//! For an Access-Request the server hands [`Policy::login`] a [`Check`]: the policy finds the
+//! user's [`Credential`], asks [`Check::verify`], and decides. Lookup, verification and decision
+//! can so happen in one pass over the store. The server keeps what `verify` answered: an `Accept`
+//! stands only when the last verification said [`Verification::Verified`].
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use crate::accounting::AccountingRecord;
 use crate::reply::AcceptAttributes;
-use crate::request::AccessRequest;
+use crate::request::{AccessRequest, Proof};
 use crate::secret::Secret;
+use crate::verify::{Verified, verify};
 
 /// Answers the server's questions. Implementations run their store work off the async workers
-/// (the daemon's SQLite thread) and must be idempotent for accounting: a NAS resends a record
-/// (with a new Acct-Delay-Time) when the response is lost.
+/// (or keep it to a few microseconds) and must be idempotent for accounting: a NAS resends a
+/// record (with a new Acct-Delay-Time) when the response is lost.
 pub trait Policy: Send + Sync + 'static {
-    /// What the user's secret is.
-    fn credential(
-        &self,
-        request: &AccessRequest,
-    ) -> impl Future<Output = Result<Credential, PolicyError>> + Send;
-
-    /// Accept or reject, given the outcome of verification.
-    fn authorize(
-        &self,
-        request: &AccessRequest,
-        verification: Verification,
-    ) -> impl Future<Output = Result<Decision, PolicyError>> + Send;
+    /// Accept or reject an Access-Request: look up the credential of `check.request()`, verify
+    /// it with [`Check::verify`], decide. A policy that never calls `verify` gets a reject.
+    fn login(&self, check: Check) -> impl Future<Output = Result<Decision, PolicyError>> + Send;
 
     /// Stores an accounting record durably. The Accounting-Response is sent only after `Ok`;
     /// on `Err` nothing is sent and the NAS will retry.
@@ -35,6 +29,79 @@ pub trait Policy: Send + Sync + 'static {
         &self,
         record: &AccountingRecord,
     ) -> impl Future<Output = Result<(), PolicyError>> + Send;
+}
+
+/// An Access-Request as the policy sees it, with what the server needs to check its proof (the
+/// NAS's secret and the Request Authenticator). Cheap to clone; every clone records into the
+/// same outcome, which the server reads once the policy has answered.
+#[derive(Clone)]
+pub struct Check {
+    inner: Arc<CheckInner>,
+}
+
+struct CheckInner {
+    request: AccessRequest,
+    proof: Proof,
+    secret: Secret,
+    authenticator: [u8; 16],
+    outcome: Mutex<Option<Verified>>,
+}
+
+impl Check {
+    pub(crate) fn new(
+        request: AccessRequest,
+        proof: Proof,
+        secret: Secret,
+        authenticator: [u8; 16],
+    ) -> Self {
+        Self {
+            inner: Arc::new(CheckInner {
+                request,
+                proof,
+                secret,
+                authenticator,
+                outcome: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The request.
+    pub fn request(&self) -> &AccessRequest {
+        &self.inner.request
+    }
+
+    /// Checks the request's proof against `credential` and records the outcome for the server.
+    pub fn verify(&self, credential: &Credential) -> Verification {
+        let inner = &*self.inner;
+        let verified = verify(
+            &inner.request,
+            &inner.proof,
+            credential,
+            &inner.secret,
+            &inner.authenticator,
+        );
+        let verification = verified.verification;
+        *inner.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(verified);
+        verification
+    }
+
+    /// What the last [`Check::verify`] found; `None` when it was never called.
+    pub(crate) fn outcome(&self) -> Option<Verified> {
+        self.inner
+            .outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for Check {
+    // The proof and the secret stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check")
+            .field("request", &self.inner.request)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The user's secret, as the store has it.

@@ -1,4 +1,4 @@
-//! Checks the proof in an Access-Request against the policy's credential. Pure: the server calls
+//! Checks the proof in an Access-Request against the policy's credential. Pure: a policy calls
 //! it between the policy's two answers.
 
 use crate::auth::mschap::{self, MsChapV2Success};

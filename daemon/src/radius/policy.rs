@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use sitebox_radius::{
-    AcceptAttributes, AccessRequest, AccountingRecord, AcctStatusType, Credential, Decision,
-    NtHash, Policy, PolicyError, RejectReason, Rejection, Secret, Verification,
+    AcceptAttributes, AccountingRecord, AcctStatusType, Check, Credential, Decision, NtHash,
+    Policy, PolicyError, RejectReason, Rejection, Secret, Verification,
 };
 
 use crate::clock::{SharedClock, Timestamp};
@@ -72,113 +72,90 @@ fn account(conn: &Connection, typed: &str) -> Result<Option<Subscriber>, DomainE
     Ok(subscriber_sql::by_username(conn, &upper)?)
 }
 
-impl Policy for StorePolicy {
-    async fn credential(&self, request: &AccessRequest) -> Result<Credential, PolicyError> {
-        let typed = request.user_name.clone();
+impl StorePolicy {
+    /// The verdict of a login that needs a write: a first voucher login redeems the voucher, a
+    /// login that binds the device's MAC records it.
+    async fn write_verdict(
+        &self,
+        typed: String,
+        device: Option<String>,
+        now: Timestamp,
+    ) -> Result<Verdict, PolicyError> {
         let secrets = self.secrets.clone();
         self.store
-            .read(move |conn| {
-                // The name as typed is looked up with its credential in one go; only a miss
-                // goes through account_name (a deleted account, a voucher code in lower case).
-                let (name, stored) = match subscribers::credential(conn, &secrets, &typed)? {
-                    Some(found) => (typed.clone(), Some(found)),
-                    None => match account_name(conn, &typed)? {
-                        Some(name) if name != typed => {
-                            let stored = subscribers::credential(conn, &secrets, &name)?;
-                            (name, stored)
-                        }
-                        Some(name) => (name, None),
-                        None => {
-                            // An unused voucher: its code is its password, as typed.
-                            return Ok(match voucher_sql::unused(conn, &typed)? {
-                                Some(_) => Credential::Password(Secret::new(typed.into_bytes())),
-                                None => Credential::UnknownUser,
-                            });
-                        }
-                    },
-                };
-                let voucher_account = name != typed;
-                Ok::<_, DomainError>(match stored {
-                    Some((_, StoredCredential::Password(_))) if voucher_account => {
-                        Credential::Password(Secret::new(typed.into_bytes()))
-                    }
-                    Some((_, StoredCredential::Password(password))) => {
-                        Credential::Password(Secret::new(password.into_bytes()))
-                    }
-                    Some((_, StoredCredential::NtHash(hash))) => Credential::NtHash(NtHash(hash)),
-                    Some((_, StoredCredential::MacAuth)) => Credential::MacAuth,
-                    None => Credential::UnknownUser,
-                })
+            .write(move |tx| {
+                let mut name = account_name(tx, &typed)?;
+                if name.is_none() {
+                    name = vouchers::redeem(tx, &secrets, now, &typed)?.map(|s| s.username);
+                }
+                let subscriber = name
+                    .as_deref()
+                    .map(|n| subscriber_sql::by_username(tx, n))
+                    .transpose()?
+                    .flatten();
+                let verdict = judge(tx, subscriber, device.as_deref(), now)?;
+                if let (Verdict::Accept(grant), Some(name)) = (&verdict, &name)
+                    && let Some(bind) = &grant.bind_mac
+                    && let Some(subscriber) = subscriber_sql::by_username(tx, name)?
+                {
+                    subscribers::bind_mac(tx, now, &subscriber, bind)?;
+                }
+                Ok::<_, DomainError>(verdict)
             })
             .await
             .map_err(failed)
     }
+}
 
-    async fn authorize(
-        &self,
-        request: &AccessRequest,
-        verification: Verification,
-    ) -> Result<Decision, PolicyError> {
-        let proof = match verification {
-            Verification::Verified => Proof::Verified,
-            Verification::UnknownUser => Proof::UnknownUser,
-            Verification::WrongPassword => Proof::WrongPassword,
-            Verification::MacMismatch => Proof::MacMismatch,
-            Verification::NoProof | Verification::MethodUnavailable => Proof::Unusable,
-        };
-        if proof != Proof::Verified {
-            return Ok(to_decision(policy::decide(proof, None)));
-        }
-        let typed = request.user_name.clone();
-        let device = request
+/// What one read decides about a login.
+enum Reading {
+    Decided(Verdict),
+    /// Verified, but deciding writes (a voucher's first login, a MAC binding).
+    NeedsWrite,
+}
+
+impl Policy for StorePolicy {
+    async fn login(&self, check: Check) -> Result<Decision, PolicyError> {
+        let typed = check.request().user_name.clone();
+        let device = check
+            .request()
             .mac
             .map(|m| m.to_string())
             .and_then(|m| mac::normalize(&m));
         let now = self.clock.now();
-        // Most logins only read; a first voucher login or a MAC binding writes.
-        let (verdict, needs_write) = {
+        let secrets = self.secrets.clone();
+        // Most logins only read: the credential, its verification and the decision in one go.
+        let reading = {
             let (typed, device) = (typed.clone(), device.clone());
             self.store
                 .read(move |conn| {
+                    let credential = credential(conn, &secrets, &typed)?;
+                    let proof = match check.verify(&credential) {
+                        Verification::Verified => Proof::Verified,
+                        Verification::UnknownUser => Proof::UnknownUser,
+                        Verification::WrongPassword => Proof::WrongPassword,
+                        Verification::MacMismatch => Proof::MacMismatch,
+                        Verification::NoProof | Verification::MethodUnavailable => Proof::Unusable,
+                    };
+                    if proof != Proof::Verified {
+                        return Ok(Reading::Decided(policy::decide(proof, None)));
+                    }
                     let subscriber = account(conn, &typed)?;
                     if subscriber.is_none() && voucher_sql::unused(conn, &typed)?.is_some() {
-                        return Ok((None, true));
+                        return Ok(Reading::NeedsWrite);
                     }
                     let verdict = judge(conn, subscriber, device.as_deref(), now)?;
-                    let binds =
-                        matches!(&verdict, Verdict::Accept(grant) if grant.bind_mac.is_some());
-                    Ok::<_, DomainError>((Some(verdict), binds))
+                    Ok::<_, DomainError>(match &verdict {
+                        Verdict::Accept(grant) if grant.bind_mac.is_some() => Reading::NeedsWrite,
+                        _ => Reading::Decided(verdict),
+                    })
                 })
                 .await
                 .map_err(failed)?
         };
-        let verdict = match (verdict, needs_write) {
-            (Some(verdict), false) => verdict,
-            _ => {
-                let secrets = self.secrets.clone();
-                self.store
-                    .write(move |tx| {
-                        let mut name = account_name(tx, &typed)?;
-                        if name.is_none() {
-                            name = vouchers::redeem(tx, &secrets, now, &typed)?.map(|s| s.username);
-                        }
-                        let subscriber = name
-                            .as_deref()
-                            .map(|n| subscriber_sql::by_username(tx, n))
-                            .transpose()?
-                            .flatten();
-                        let verdict = judge(tx, subscriber, device.as_deref(), now)?;
-                        if let (Verdict::Accept(grant), Some(name)) = (&verdict, &name)
-                            && let Some(bind) = &grant.bind_mac
-                            && let Some(subscriber) = subscriber_sql::by_username(tx, name)?
-                        {
-                            subscribers::bind_mac(tx, now, &subscriber, bind)?;
-                        }
-                        Ok::<_, DomainError>(verdict)
-                    })
-                    .await
-                    .map_err(failed)?
-            }
+        let verdict = match reading {
+            Reading::Decided(verdict) => verdict,
+            Reading::NeedsWrite => self.write_verdict(typed, device, now).await?,
         };
         Ok(to_decision(verdict))
     }
@@ -220,6 +197,41 @@ impl Policy for StorePolicy {
             .await
             .map_err(failed)
     }
+}
+
+/// The credential a typed user name logs in with. The name as typed is looked up with its
+/// credential in one go; only a miss goes through [`account_name`] (a deleted account, a voucher
+/// code in lower case).
+fn credential(conn: &Connection, secrets: &Secrets, typed: &str) -> Result<Credential, DomainError> {
+    let (name, stored) = match subscribers::credential(conn, secrets, typed)? {
+        Some(found) => (typed.to_string(), Some(found)),
+        None => match account_name(conn, typed)? {
+            Some(name) if name != typed => {
+                let stored = subscribers::credential(conn, secrets, &name)?;
+                (name, stored)
+            }
+            Some(name) => (name, None),
+            None => {
+                // An unused voucher: its code is its password, as typed.
+                return Ok(match voucher_sql::unused(conn, typed)? {
+                    Some(_) => Credential::Password(Secret::new(typed.as_bytes().to_vec())),
+                    None => Credential::UnknownUser,
+                });
+            }
+        },
+    };
+    let voucher_account = name != typed;
+    Ok(match stored {
+        Some((_, StoredCredential::Password(_))) if voucher_account => {
+            Credential::Password(Secret::new(typed.as_bytes().to_vec()))
+        }
+        Some((_, StoredCredential::Password(password))) => {
+            Credential::Password(Secret::new(password.into_bytes()))
+        }
+        Some((_, StoredCredential::NtHash(hash))) => Credential::NtHash(NtHash(hash)),
+        Some((_, StoredCredential::MacAuth)) => Credential::MacAuth,
+        None => Credential::UnknownUser,
+    })
 }
 
 /// Gathers the facts about the account and decides.

@@ -18,9 +18,9 @@ use crate::counters::DropCause;
 use crate::crypto::{self, AuthError, MessageAuthenticator};
 use crate::dictionary::{attr, microsoft, vendor};
 use crate::packet::Packet;
-use crate::policy::{Decision, Policy, PolicyError, Rejection, Verification};
+use crate::policy::{Check, Decision, Policy, PolicyError, Rejection, Verification};
 use crate::request::{AccessRequest, AuthMethod};
-use crate::verify::{Verified, verify};
+use crate::verify::Verified;
 
 /// Handles one datagram from a known client; returns the reply to send, if any.
 pub(super) async fn handle<P: Policy>(
@@ -162,26 +162,19 @@ async fn access<P: Policy>(
 ) -> Result<Packet, Dropped> {
     let nas = client.name();
     let (request, proof) = AccessRequest::from_packet(packet, nas, source);
-    let credential = shared
+    let check = Check::new(request, proof, client.secret().clone(), packet.authenticator);
+    let decision = shared
         .policy
-        .credential(&request)
+        .login(check.clone())
         .await
         .map_err(Dropped::Policy)?;
     let Verified {
         verification,
         mschap_v2,
-    } = verify(
-        &request,
-        &proof,
-        &credential,
-        client.secret(),
-        &packet.authenticator,
-    );
-    let decision = shared
-        .policy
-        .authorize(&request, verification)
-        .await
-        .map_err(Dropped::Policy)?;
+    } = check.outcome().unwrap_or(Verified {
+        verification: Verification::NoProof,
+        mschap_v2: None,
+    });
     let decision = match decision {
         // Invariant: nothing unverified is ever accepted, whatever the policy says.
         Decision::Accept(_) if verification != Verification::Verified => {
@@ -189,6 +182,7 @@ async fn access<P: Policy>(
         }
         other => other,
     };
+    let request = check.request();
     let reply = match decision {
         Decision::Accept(attributes) => {
             let mut reply = Packet::new(Code::AccessAccept, packet.identifier, [0; 16]);

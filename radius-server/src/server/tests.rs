@@ -16,7 +16,8 @@ use crate::counters::{CountersSnapshot, DropCause};
 use crate::crypto::{sign_access_request, sign_request, verify_reply};
 use crate::dictionary::{attr, microsoft, mikrotik, vendor};
 use crate::policy::{
-    Credential, Decision, NtHash, Policy, PolicyError, RejectReason, Rejection, Verification,
+    Check, Credential, Decision, NtHash, Policy, PolicyError, RejectReason, Rejection,
+    Verification,
 };
 use crate::testutil::unhex;
 use crate::{
@@ -29,32 +30,28 @@ const SECRET: &str = "testing123";
 #[derive(Default)]
 struct TestPolicy {
     users: HashMap<String, Credential>,
-    authorize_calls: AtomicUsize,
+    logins: AtomicUsize,
     records: std::sync::Mutex<Vec<AccountingRecord>>,
     /// When set, accounting waits for a permit (to hold a request in progress).
     acct_gate: Option<Arc<Semaphore>>,
     /// Accept even when verification failed (the server must still reject).
     careless: bool,
+    /// Accept without ever calling `Check::verify` (the server must still reject).
+    skips_check: bool,
 }
 
 impl Policy for TestPolicy {
-    async fn credential(&self, request: &AccessRequest) -> Result<Credential, PolicyError> {
-        if request.user_name == "broken" {
+    async fn login(&self, check: Check) -> Result<Decision, PolicyError> {
+        let name = &check.request().user_name;
+        if name == "broken" {
             return Err(PolicyError::new("store unavailable"));
         }
-        Ok(self
-            .users
-            .get(&request.user_name)
-            .cloned()
-            .unwrap_or(Credential::UnknownUser))
-    }
-
-    async fn authorize(
-        &self,
-        _request: &AccessRequest,
-        verification: Verification,
-    ) -> Result<Decision, PolicyError> {
-        self.authorize_calls.fetch_add(1, Ordering::SeqCst);
+        self.logins.fetch_add(1, Ordering::SeqCst);
+        let verification = if self.skips_check {
+            Verification::Verified
+        } else {
+            check.verify(self.users.get(name).unwrap_or(&Credential::UnknownUser))
+        };
         if verification == Verification::Verified || self.careless {
             Ok(Decision::Accept(AcceptAttributes {
                 session_timeout: Some(3600),
@@ -197,7 +194,7 @@ async fn pap_accept_reject_and_retransmit() {
     // Retransmit: byte-identical, policy not asked again.
     let again = harness.exchange(&request, harness.auth).await.unwrap();
     assert_eq!(again, reply);
-    assert_eq!(harness.policy.authorize_calls.load(Ordering::SeqCst), 1);
+    assert_eq!(harness.policy.logins.load(Ordering::SeqCst), 1);
 
     let wrong = pap_request(2, "alice", "secret2");
     let reply = harness.exchange(&wrong, harness.auth).await.unwrap();
@@ -298,6 +295,21 @@ async fn mac_auth_and_careless_policy() {
     assert_eq!(reply_of(&spoof, &reply).code, Code::AccessReject);
     assert_eq!(
         harness.snapshot().nas["nas1"].rejects[&RejectReason::MacMismatch],
+        1
+    );
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn a_policy_that_never_verifies_cannot_accept() {
+    let mut policy = policy_with("alice", password("secret1"));
+    policy.skips_check = true;
+    let harness = Harness::start(policy).await;
+    let request = pap_request(8, "alice", "secret1");
+    let reply = harness.exchange(&request, harness.auth).await.unwrap();
+    assert_eq!(reply_of(&request, &reply).code, Code::AccessReject);
+    assert_eq!(
+        harness.snapshot().nas["nas1"].rejects[&RejectReason::BadCredentials],
         1
     );
     harness.stop().await;

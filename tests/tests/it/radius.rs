@@ -12,7 +12,7 @@ use std::time::Duration;
 use sitebox_radius::auth::mschap::nt_password_hash;
 use sitebox_radius::disconnect::{self, DynamicKind, DynamicOutcome, RetryPolicy, SessionSelector};
 use sitebox_radius::{
-    AcceptAttributes, AccessRequest, AccountingRecord, AcctStatusType, CancellationToken, Client,
+    AcceptAttributes, AccountingRecord, AcctStatusType, CancellationToken, Check, Client,
     Clients, Counters, Credential, Decision, DropCause, NtHash, Policy, PolicyError, RejectReason,
     Rejection, Secret, Server, ServerConfig, Verification,
 };
@@ -25,26 +25,19 @@ const SECRET: &str = "testing123";
 #[derive(Default)]
 struct MemoryPolicy {
     records: Mutex<Vec<AccountingRecord>>,
-    authorize_calls: Mutex<u32>,
+    logins: Mutex<u32>,
 }
 
 impl Policy for MemoryPolicy {
-    async fn credential(&self, request: &AccessRequest) -> Result<Credential, PolicyError> {
-        Ok(match request.user_name.as_str() {
+    async fn login(&self, check: Check) -> Result<Decision, PolicyError> {
+        *self.logins.lock().unwrap() += 1;
+        let credential = match check.request().user_name.as_str() {
             "alice" => Credential::Password(Secret::from("hotspot-pass")),
             "User" => Credential::NtHash(NtHash(nt_password_hash("clientPass"))),
             "AA:BB:CC:00:11:22" => Credential::MacAuth,
             _ => Credential::UnknownUser,
-        })
-    }
-
-    async fn authorize(
-        &self,
-        _request: &AccessRequest,
-        verification: Verification,
-    ) -> Result<Decision, PolicyError> {
-        *self.authorize_calls.lock().unwrap() += 1;
-        Ok(match verification {
+        };
+        Ok(match check.verify(&credential) {
             Verification::Verified => Decision::Accept(AcceptAttributes {
                 session_timeout: Some(3600),
                 idle_timeout: Some(300),
@@ -250,7 +243,7 @@ fn radclient_without_message_authenticator_or_with_wrong_secret_gets_no_reply() 
     let snapshot = server.counters.snapshot();
     assert!(snapshot.drops(DropCause::MissingMessageAuthenticator) >= 1);
     assert!(snapshot.drops(DropCause::BadMessageAuthenticator) >= 1);
-    assert_eq!(*server.policy.authorize_calls.lock().unwrap(), 0);
+    assert_eq!(*server.policy.logins.lock().unwrap(), 0);
 }
 
 #[test]
