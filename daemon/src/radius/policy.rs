@@ -202,7 +202,11 @@ impl Policy for StorePolicy {
 /// The credential a typed user name logs in with. The name as typed is looked up with its
 /// credential in one go; only a miss goes through [`account_name`] (a deleted account, a voucher
 /// code in lower case).
-fn credential(conn: &Connection, secrets: &Secrets, typed: &str) -> Result<Credential, DomainError> {
+fn credential(
+    conn: &Connection,
+    secrets: &Secrets,
+    typed: &str,
+) -> Result<Credential, DomainError> {
     let (name, stored) = match subscribers::credential(conn, secrets, typed)? {
         Some(found) => (typed.to_string(), Some(found)),
         None => match account_name(conn, typed)? {

@@ -31,6 +31,7 @@ impl ReaderPool {
             )?;
             conn.busy_timeout(config.busy_timeout.get())?;
             conn.execute_batch("PRAGMA query_only = ON;")?;
+            super::prepare_statements_once(&conn)?;
             idle.push(conn);
         }
         Ok(Self {

@@ -248,3 +248,27 @@ async fn a_write_resolves_only_after_its_commit_is_visible_to_readers() {
         assert_eq!(count, n + 1);
     }
 }
+
+#[test]
+fn a_cached_statement_is_not_parsed_again_for_new_bindings() {
+    // `= ?1` with an ORDER BY: SQLite re-prepares such a statement on every new binding unless
+    // the planner stability guarantee is on.
+    const SQL: &str =
+        "SELECT mac FROM subscriber_macs WHERE subscriber_id = ?1 ORDER BY bound_at, mac";
+    fn reprepared(conn: &Connection) -> Result<i32, StoreError> {
+        for id in 0..10_i64 {
+            let mut stmt = conn.prepare_cached(SQL)?;
+            let rows = stmt.query_map([id], |row| row.get::<_, String>(0))?;
+            assert_eq!(rows.count(), 0);
+        }
+        Ok(conn
+            .prepare_cached(SQL)?
+            .get_status(rusqlite::StatementStatus::RePrepare))
+    }
+    let (store, _dir) = temp_store();
+    assert_eq!(store.read_blocking(reprepared).expect("reader"), 0);
+    assert_eq!(
+        store.write_blocking(|tx| reprepared(tx)).expect("writer"),
+        0
+    );
+}

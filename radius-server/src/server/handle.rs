@@ -162,7 +162,12 @@ async fn access<P: Policy>(
 ) -> Result<Packet, Dropped> {
     let nas = client.name();
     let (request, proof) = AccessRequest::from_packet(packet, nas, source);
-    let check = Check::new(request, proof, client.secret().clone(), packet.authenticator);
+    let check = Check::new(
+        request,
+        proof,
+        client.secret().clone(),
+        packet.authenticator,
+    );
     let decision = shared
         .policy
         .login(check.clone())

@@ -16,8 +16,7 @@ use crate::counters::{CountersSnapshot, DropCause};
 use crate::crypto::{sign_access_request, sign_request, verify_reply};
 use crate::dictionary::{attr, microsoft, mikrotik, vendor};
 use crate::policy::{
-    Check, Credential, Decision, NtHash, Policy, PolicyError, RejectReason, Rejection,
-    Verification,
+    Check, Credential, Decision, NtHash, Policy, PolicyError, RejectReason, Rejection, Verification,
 };
 use crate::testutil::unhex;
 use crate::{

@@ -12,8 +12,8 @@ use std::time::Duration;
 use sitebox_radius::auth::mschap::nt_password_hash;
 use sitebox_radius::disconnect::{self, DynamicKind, DynamicOutcome, RetryPolicy, SessionSelector};
 use sitebox_radius::{
-    AcceptAttributes, AccountingRecord, AcctStatusType, CancellationToken, Check, Client,
-    Clients, Counters, Credential, Decision, DropCause, NtHash, Policy, PolicyError, RejectReason,
+    AcceptAttributes, AccountingRecord, AcctStatusType, CancellationToken, Check, Client, Clients,
+    Counters, Credential, Decision, DropCause, NtHash, Policy, PolicyError, RejectReason,
     Rejection, Secret, Server, ServerConfig, Verification,
 };
 use sitebox_tests::peers::{program, python};
