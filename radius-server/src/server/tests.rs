@@ -20,8 +20,7 @@ use crate::policy::{
 };
 use crate::testutil::unhex;
 use crate::{
-    AcceptAttributes, AccessRequest, AccountingRecord, Attribute, Client, Clients, Code, Counters,
-    Packet, Secret,
+    AcceptAttributes, AccountingRecord, Attribute, Client, Clients, Code, Counters, Packet, Secret,
 };
 
 const SECRET: &str = "testing123";
