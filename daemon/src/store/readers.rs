@@ -81,11 +81,39 @@ impl ReaderPool {
                     .map_err(|_| E::from(StoreError::Panicked))?;
             }
         };
-        let result = work(&conn);
+        let result = in_snapshot(&conn, work);
         if let Ok(mut idle) = self.idle.lock() {
             idle.push(conn);
         }
         self.returned.notify_one();
         result
+    }
+}
+
+/// Runs `work` in one read transaction: its statements see one snapshot of the database (a
+/// login's account, subscription and sessions as of one commit), and the WAL read lock is taken
+/// once rather than per statement.
+fn in_snapshot<T, E, F>(conn: &Connection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&Connection) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    let began = conn
+        .prepare_cached("BEGIN")
+        .and_then(|mut begin| begin.execute([]));
+    if let Err(error) = began {
+        return Err(E::from(error.into()));
+    }
+    let result = work(conn);
+    // A read-only transaction has nothing to keep: COMMIT and ROLLBACK only end it.
+    let ended = conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut commit| commit.execute([]));
+    if ended.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    match (result, ended) {
+        (Ok(_), Err(error)) => Err(E::from(error.into())),
+        (result, _) => result,
     }
 }
