@@ -124,11 +124,12 @@ impl Policy for StorePolicy {
             .and_then(|m| mac::normalize(&m));
         let now = self.clock.now();
         let secrets = self.secrets.clone();
-        // Most logins only read: the credential, its verification and the decision in one go.
+        // Most logins only read: the credential, its verification and the decision in one go,
+        // a handful of rows by index.
         let reading = {
             let (typed, device) = (typed.clone(), device.clone());
             self.store
-                .read(move |conn| {
+                .read_short(move |conn| {
                     let credential = credential(conn, &secrets, &typed)?;
                     let proof = match check.verify(&credential) {
                         Verification::Verified => Proof::Verified,

@@ -179,6 +179,18 @@ impl Store {
         self.inner.readers.clone().read(work).await
     }
 
+    /// [`Store::read`] for a read of a few rows by index: it runs on the calling task's thread
+    /// when a connection is free, which saves two thread hand-offs (see
+    /// `ReaderPool::read_short`).
+    pub async fn read_short<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.inner.readers.clone().read_short(work).await
+    }
+
     /// [`Store::read`] for code that is not async.
     pub fn read_blocking<T, E, F>(&self, work: F) -> Result<T, E>
     where
