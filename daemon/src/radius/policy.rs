@@ -130,7 +130,7 @@ impl Policy for StorePolicy {
             let (typed, device) = (typed.clone(), device.clone());
             self.store
                 .read_short(move |conn| {
-                    let credential = credential(conn, &secrets, &typed)?;
+                    let (credential, subscriber) = credential(conn, &secrets, &typed)?;
                     let proof = match check.verify(&credential) {
                         Verification::Verified => Proof::Verified,
                         Verification::UnknownUser => Proof::UnknownUser,
@@ -141,7 +141,10 @@ impl Policy for StorePolicy {
                     if proof != Proof::Verified {
                         return Ok(Reading::Decided(policy::decide(proof, None)));
                     }
-                    let subscriber = account(conn, &typed)?;
+                    let subscriber = match subscriber {
+                        Some(subscriber) => Some(subscriber),
+                        None => account(conn, &typed)?,
+                    };
                     if subscriber.is_none() && voucher_sql::unused(conn, &typed)?.is_some() {
                         return Ok(Reading::NeedsWrite);
                     }
@@ -200,14 +203,14 @@ impl Policy for StorePolicy {
     }
 }
 
-/// The credential a typed user name logs in with. The name as typed is looked up with its
-/// credential in one go; only a miss goes through [`account_name`] (a deleted account, a voucher
-/// code in lower case).
+/// The credential a typed user name logs in with, and the account when it was read on the way.
+/// The name as typed is looked up with its credential in one go; only a miss goes through
+/// [`account_name`] (a deleted account, a voucher code in lower case).
 fn credential(
     conn: &Connection,
     secrets: &Secrets,
     typed: &str,
-) -> Result<Credential, DomainError> {
+) -> Result<(Credential, Option<Subscriber>), DomainError> {
     let (name, stored) = match subscribers::credential(conn, secrets, typed)? {
         Some(found) => (typed.to_string(), Some(found)),
         None => match account_name(conn, typed)? {
@@ -218,25 +221,29 @@ fn credential(
             Some(name) => (name, None),
             None => {
                 // An unused voucher: its code is its password, as typed.
-                return Ok(match voucher_sql::unused(conn, typed)? {
+                let credential = match voucher_sql::unused(conn, typed)? {
                     Some(_) => Credential::Password(Secret::new(typed.as_bytes().to_vec())),
                     None => Credential::UnknownUser,
-                });
+                };
+                return Ok((credential, None));
             }
         },
     };
     let voucher_account = name != typed;
-    Ok(match stored {
-        Some((_, StoredCredential::Password(_))) if voucher_account => {
+    let Some((subscriber, stored)) = stored else {
+        return Ok((Credential::UnknownUser, None));
+    };
+    let credential = match stored {
+        StoredCredential::Password(_) if voucher_account => {
             Credential::Password(Secret::new(typed.as_bytes().to_vec()))
         }
-        Some((_, StoredCredential::Password(password))) => {
+        StoredCredential::Password(password) => {
             Credential::Password(Secret::new(password.into_bytes()))
         }
-        Some((_, StoredCredential::NtHash(hash))) => Credential::NtHash(NtHash(hash)),
-        Some((_, StoredCredential::MacAuth)) => Credential::MacAuth,
-        None => Credential::UnknownUser,
-    })
+        StoredCredential::NtHash(hash) => Credential::NtHash(NtHash(hash)),
+        StoredCredential::MacAuth => Credential::MacAuth,
+    };
+    Ok((credential, Some(subscriber)))
 }
 
 /// Gathers the facts about the account and decides.
