@@ -1,5 +1,5 @@
-//! A small pool of read-only connections for the web page, metrics and CLI reads. WAL lets them
-//! read while the writer writes.
+//! A small pool of read-only connections for RADIUS logins, the web page, metrics and CLI reads.
+//! WAL lets them read while the writer writes.
 
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
