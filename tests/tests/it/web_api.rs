@@ -378,3 +378,54 @@ fn metrics_and_healthz_speak_for_scrapers() {
         assert!(number.parse::<f64>().is_ok(), "bad sample line {line:?}");
     }
 }
+
+#[test]
+fn healthz_says_503_while_the_database_cannot_be_written_and_recovers() {
+    let mut site = Site::start();
+    let addr = site.web;
+    assert_eq!(
+        http::request(addr, "GET", "/healthz", &[], None).status,
+        200
+    );
+
+    // Another process holds SQLite's write lock longer than the daemon's busy timeout (5 s),
+    // as a stuck maintenance tool would.
+    let db = rusqlite::Connection::open(site.daemon.database()).expect("db");
+    db.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    let started = Instant::now();
+    let healthz = http::request(addr, "GET", "/healthz", &[], None);
+    assert_eq!(healthz.status, 503, "{}", healthz.text());
+    let why = healthz.text();
+    assert!(
+        why.starts_with("store not writable") || why.starts_with("store did not answer"),
+        "{why}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    db.execute_batch("ROLLBACK").expect("release");
+    drop(db);
+
+    // Released, the daemon writes again: nothing had to be restarted.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let healthz = http::request(addr, "GET", "/healthz", &[], None);
+        if healthz.status == 200 {
+            assert_eq!(healthz.text(), "ok\n");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {}: {}",
+            healthz.status,
+            healthz.text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !site.daemon.exited(),
+        "the daemon died while the lock was held"
+    );
+}
