@@ -50,7 +50,10 @@ pub async fn run<S: EdgeStore>(
         eventloop,
         link_tx,
         Backoff::new(settings.backoff_min, settings.backoff_max),
-        settings.keep_alive * 2 + settings.connect_timeout,
+        LinkTimeouts {
+            connect: settings.connect_timeout,
+            stall: settings.keep_alive * 2 + settings.connect_timeout,
+        },
         shutdown.clone(),
     ));
     let agent = Agent {
@@ -91,19 +94,36 @@ fn mqtt_options(settings: &AgentSettings) -> Result<MqttOptions, TlsError> {
     Ok(options)
 }
 
+/// How long the link waits before it gives up on an attempt.
+struct LinkTimeouts {
+    /// TCP, TLS and MQTT CONNECT to CONNACK: a broker that is blackholed (packets dropped, no
+    /// reset) is given up on after this, not after the stall timeout.
+    connect: Duration,
+    /// A connected link with no event at all (not even a PINGRESP) for this long is dead.
+    stall: Duration,
+}
+
 /// Polls the event loop; on an error or a stalled poll, drops what rumqttc holds and waits a
 /// jittered backoff before the next attempt (rumqttc itself would retry at once).
 async fn drive_link(
     mut eventloop: EventLoop,
     link: mpsc::UnboundedSender<LinkEvent>,
     mut backoff: Backoff,
-    poll_timeout: Duration,
+    timeouts: LinkTimeouts,
     shutdown: CancellationToken,
 ) {
+    // rumqttc bounds its connect and each socket flush by one figure; the stall timeout keeps a
+    // big batch on a slow uplink from being cut off. The connect deadline is applied here.
     eventloop
         .network_options
-        .set_connection_timeout(poll_timeout.as_secs().max(1));
+        .set_connection_timeout(timeouts.stall.as_secs().max(1));
+    let mut connected = false;
     loop {
+        let poll_timeout = if connected {
+            timeouts.stall
+        } else {
+            timeouts.connect
+        };
         let polled = tokio::select! {
             () = shutdown.cancelled() => break,
             polled = tokio::time::timeout(poll_timeout, eventloop.poll()) => polled,
@@ -111,6 +131,7 @@ async fn drive_link(
         let error = match polled {
             Ok(Ok(Event::Incoming(Incoming::ConnAck(connack)))) => {
                 if connack.code == rumqttc::ConnectReturnCode::Success {
+                    connected = true;
                     backoff.reset();
                     let _ = link.send(LinkEvent::Connected);
                     continue;
@@ -130,9 +151,14 @@ async fn drive_link(
             Ok(Err(err)) => err.to_string(),
             Err(_) => {
                 eventloop.clean();
-                format!("no progress for {poll_timeout:?}")
+                if connected {
+                    format!("no progress for {poll_timeout:?}")
+                } else {
+                    format!("not connected within {poll_timeout:?}")
+                }
             }
         };
+        connected = false;
         // The outbox will send it all again; rumqttc's leftovers would only be duplicates.
         eventloop.pending.clear();
         let _ = link.send(LinkEvent::Disconnected(error));

@@ -372,6 +372,57 @@ fn ten_thousand_events_from_three_sites_arrive_exactly_once_through_kills_and_a_
 }
 
 /// Everything of `site` is in the cloud, acked at the edge, and its commands answered.
+#[test]
+fn a_broker_that_never_answers_is_given_up_on_after_the_connect_timeout() {
+    // TCP connects (a stateful firewall or a half-dead uplink) but no CONNACK ever comes. The
+    // connect deadline is 1 s; the stall timeout (2 x keep-alive + connect) would be 61 s.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in silent.incoming().flatten() {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let config = site_config(dir.path(), "t1", "s1", port)
+        .replace("keep_alive = \"5s\"", "keep_alive = \"30s\"")
+        .replace("connect_timeout = \"3s\"", "connect_timeout = \"1s\"")
+        .replace("backoff_max = \"2s\"", "backoff_max = \"200ms\"");
+    assert!(config.contains("connect_timeout = \"1s\""), "{config}");
+    std::fs::write(dir.path().join("sitebox.toml"), &config).expect("config");
+    migrate_site(SITEBOXD.as_ref(), dir.path());
+    let started = Instant::now();
+    let daemon = Siteboxd::start(SITEBOXD.as_ref(), dir.path(), &config);
+    daemon.wait_for_log("not connected within 1s", Duration::from_secs(8));
+    let first = started.elapsed();
+    assert!(
+        first < Duration::from_secs(6),
+        "first attempt given up after {first:?}"
+    );
+    // And it keeps trying: a new connection each time.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while accepted.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} attempts\n{}",
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            tail(&daemon.log())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        daemon.count_log("sync: broker connection lost") >= 2,
+        "{}",
+        tail(&daemon.log())
+    );
+}
+
 fn settled(cloud: &Cloud, site: &Site) -> bool {
     let pending_jobs = site_i64(
         &site.db,
