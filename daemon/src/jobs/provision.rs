@@ -230,6 +230,8 @@ impl Provisioner {
         let result = async {
             ops::ensure_radius_client(&*link, &spec).await?;
             ops::set_radius_incoming(&*link, true, router.coa_port).await?;
+            // PPPoE logins and their accounting go to RADIUS too.
+            ops::set_ppp_aaa(&*link, true, true).await?;
             // Every hotspot server profile asks RADIUS.
             let profiles = Menu::new("/ip/hotspot/profile");
             for row in profiles.print(&*link, &[]).await? {

@@ -290,6 +290,15 @@ async fn routers_are_provisioned_and_ride_out_minutes_down_without_a_double_effe
         text(&sim.handle.items("/radius/incoming")[0], "accept"),
         "true"
     );
+    let aaa = &sim.handle.items("/ppp/aaa")[0];
+    assert_eq!(
+        (
+            text(aaa, "use-radius").as_str(),
+            text(aaa, "accounting").as_str()
+        ),
+        ("true", "true"),
+        "PPPoE logins go to RADIUS"
+    );
 
     // Health: up, with the router's own figures; an active session shows in the count.
     sim.handle.insert(

@@ -19,7 +19,7 @@ pub use hotspot::{
 pub use menu::{Ensured, Menu, Props};
 pub use ppp::{
     PppActive, PppProfileSpec, PppSecretSpec, ensure_ppp_profile, ensure_ppp_secret, kick_ppp_user,
-    ppp_active, ppp_secrets, remove_ppp_secret,
+    ppp_active, ppp_secrets, remove_ppp_secret, set_ppp_aaa,
 };
 pub use queue::{SimpleQueueSpec, ensure_simple_queue, remove_simple_queue, simple_queues};
 pub use radius::{RadiusClientSpec, ensure_radius_client, radius_clients, set_radius_incoming};

@@ -7,6 +7,7 @@ use super::{Ensured, Menu, Props, push_opt, yes_no};
 const SECRETS: Menu = Menu::new("/ppp/secret");
 const PROFILES: Menu = Menu::new("/ppp/profile");
 const ACTIVE: Menu = Menu::new("/ppp/active");
+const AAA: Menu = Menu::new("/ppp/aaa");
 
 /// A PPP secret (a PPPoE subscriber's login).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,4 +115,14 @@ pub async fn ppp_active<A: Api>(api: &A) -> Result<Vec<PppActive>, Error> {
 /// Disconnects every PPP session of `name`; returns how many were removed.
 pub async fn kick_ppp_user<A: Api>(api: &A, name: &str) -> Result<usize, Error> {
     ACTIVE.remove_where(api, "name", name).await
+}
+
+/// `/ppp/aaa set use-radius=… accounting=…`: whether PPP logins (PPPoE secrets not found
+/// locally) are asked of RADIUS and accounted there.
+pub async fn set_ppp_aaa<A: Api>(api: &A, use_radius: bool, accounting: bool) -> Result<(), Error> {
+    let props: Props = vec![
+        ("use-radius", yes_no(use_radius).to_owned()),
+        ("accounting", yes_no(accounting).to_owned()),
+    ];
+    AAA.set_single(api, &props).await
 }

@@ -351,6 +351,34 @@ pub(crate) static MENUS: &[MenuSpec] = &[
         auto_name: None,
     },
     MenuSpec {
+        // RouterOS 7 `/ppp aaa`: whether PPP logins and accounting go to RADIUS.
+        path: "/ppp/aaa",
+        shape: Shape::Singleton { set: true },
+        unique: Unique::None,
+        keys: &[
+            "use-radius",
+            "accounting",
+            "interim-update",
+            "use-circuit-id-in-nas-port-id",
+            "enable-ipv6-accounting",
+        ],
+        booleans: &[
+            "use-radius",
+            "accounting",
+            "use-circuit-id-in-nas-port-id",
+            "enable-ipv6-accounting",
+        ],
+        defaults: &[
+            ("use-radius", "false"),
+            ("accounting", "true"),
+            ("interim-update", "0s"),
+            ("use-circuit-id-in-nas-port-id", "false"),
+            ("enable-ipv6-accounting", "false"),
+        ],
+        references: &[],
+        auto_name: None,
+    },
+    MenuSpec {
         path: "/system/identity",
         shape: Shape::Singleton { set: true },
         unique: Unique::None,
