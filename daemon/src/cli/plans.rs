@@ -4,7 +4,7 @@ use clap::Subcommand;
 
 use super::context::{Context, money, seconds, show_money, show_size, size};
 use super::output;
-use crate::domain::plans::{self, NewPlan};
+use crate::domain::plans::{self, NewPlan, PlanEdit};
 use crate::events::Actor;
 use crate::store::plans as sql;
 
@@ -56,6 +56,40 @@ pub enum PlansCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a plan. Price, validity and limits apply to what is bought from now on; a new
+    /// rate limit reaches online sessions by CoA and the routers' profiles at once; the rest
+    /// applies at the next login. `none` removes an optional limit.
+    Edit {
+        /// Its name.
+        name: String,
+        /// Price, e.g. `60`.
+        #[arg(long)]
+        price: Option<String>,
+        /// e.g. `7d`.
+        #[arg(long)]
+        validity: Option<String>,
+        /// e.g. `3h`, or `none`.
+        #[arg(long)]
+        time_limit: Option<String>,
+        /// e.g. `2GB`, or `none`.
+        #[arg(long)]
+        data_limit: Option<String>,
+        /// e.g. `3M/6M`, or `none`.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// Devices online at once.
+        #[arg(long)]
+        shared_users: Option<u32>,
+        /// `yes` or `no`.
+        #[arg(long)]
+        mac_binding: Option<String>,
+        /// e.g. `10m`, or `none`.
+        #[arg(long)]
+        idle_timeout: Option<String>,
+        /// e.g. `5m`.
+        #[arg(long)]
+        interim: Option<String>,
     },
     /// Stop selling a plan.
     Disable {
@@ -142,6 +176,47 @@ pub(super) fn run(ctx: &Context, command: PlansCommand) -> anyhow::Result<()> {
                 &rows,
             );
         }
+        PlansCommand::Edit {
+            name,
+            price,
+            validity,
+            time_limit,
+            data_limit,
+            rate_limit,
+            shared_users,
+            mac_binding,
+            idle_timeout,
+            interim,
+        } => {
+            let edit = PlanEdit {
+                price: price.as_deref().map(money).transpose()?,
+                validity_s: validity.as_deref().map(seconds).transpose()?,
+                time_limit_s: removable(time_limit, seconds)?,
+                data_limit: removable(data_limit, size)?,
+                rate_limit: removable(rate_limit, |r| Ok(r.to_owned()))?,
+                shared_users,
+                mac_binding: mac_binding.as_deref().map(yes_no).transpose()?,
+                idle_timeout_s: removable(idle_timeout, |t| {
+                    Ok(u32::try_from(seconds(t)?).unwrap_or(u32::MAX))
+                })?,
+                interim_s: interim
+                    .as_deref()
+                    .map(|t| Ok::<_, anyhow::Error>(u32::try_from(seconds(t)?).unwrap_or(u32::MAX)))
+                    .transpose()?,
+            };
+            let edited = ctx.runtime.block_on(
+                ctx.store
+                    .write(move |tx| plans::edit(tx, &Actor::Cli, now, &name, edit)),
+            )?;
+            println!(
+                "plan {} saved: {}, rate limit {}; {} router profile job(s), {} online session(s) sent the new rate limit",
+                edited.plan.name,
+                show_money(edited.plan.price, &edited.plan.currency),
+                edited.plan.rate_limit.as_deref().unwrap_or("none"),
+                edited.routers,
+                edited.sessions
+            );
+        }
         PlansCommand::Disable { name } => set_state(ctx, name, false)?,
         PlansCommand::Enable { name } => set_state(ctx, name, true)?,
     }
@@ -156,4 +231,24 @@ fn set_state(ctx: &Context, name: String, active: bool) -> anyhow::Result<()> {
     )?;
     println!("plan {} {}", plan.name, plan.state);
     Ok(())
+}
+
+/// An optional limit from the command line: absent keeps it, `none` removes it.
+fn removable<T>(
+    value: Option<String>,
+    parse: impl Fn(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<Option<Option<T>>> {
+    match value.as_deref() {
+        None => Ok(None),
+        Some("none") => Ok(Some(None)),
+        Some(text) => Ok(Some(Some(parse(text)?))),
+    }
+}
+
+fn yes_no(text: &str) -> anyhow::Result<bool> {
+    match text {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => anyhow::bail!("`{other}`: yes or no"),
+    }
 }

@@ -48,6 +48,22 @@ pub fn disconnect_job(session_id: i64) -> JobSpec {
     .unique(format!("{DISCONNECT}:{session_id}"))
 }
 
+/// Sends an online session its plan's rate limit as it is now (a CoA-Request).
+pub const RATE_LIMIT: &str = "session.rate_limit";
+
+/// The job giving session `session_id` its plan's current rate limit. It reads the plan when it
+/// runs, so several edits in a row send the last one.
+pub fn rate_limit_job(session_id: i64) -> JobSpec {
+    JobSpec::new(
+        ENFORCEMENT_QUEUE,
+        RATE_LIMIT,
+        serde_json::json!({ "session_id": session_id }),
+    )
+    .max_attempts(5)
+    .timeout(std::time::Duration::from_secs(30))
+    .unique(format!("{RATE_LIMIT}:{session_id}"))
+}
+
 /// Why a subscription ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {

@@ -7,7 +7,7 @@ use super::error::ensure;
 use super::rate_limit::RateLimit;
 use crate::clock::Timestamp;
 use crate::events::{Actor, EventKind, NewEvent};
-use crate::store::{Tx, plans as sql};
+use crate::store::{Tx, plans as sql, router_health, sessions as session_sql};
 
 /// A plan's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -96,13 +96,8 @@ impl NewPlan {
     }
 }
 
-/// Creates a plan.
-pub fn create(
-    tx: &mut Tx<'_>,
-    actor: &Actor,
-    now: Timestamp,
-    mut plan: NewPlan,
-) -> Result<Plan, DomainError> {
+/// Checks a plan's fields and puts its rate limit in MikroTik's canonical form.
+fn validate(plan: &mut NewPlan) -> Result<(), DomainError> {
     ensure(
         !plan.name.trim().is_empty() && plan.name.len() <= 64,
         || "plan name must be 1-64 characters".into(),
@@ -134,6 +129,17 @@ pub fn create(
     if let Some(rate) = &plan.rate_limit {
         plan.rate_limit = Some(RateLimit::parse(rate)?.as_str().to_string());
     }
+    Ok(())
+}
+
+/// Creates a plan.
+pub fn create(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    mut plan: NewPlan,
+) -> Result<Plan, DomainError> {
+    validate(&mut plan)?;
     if sql::by_name(tx, &plan.name)?.is_some() {
         return Err(DomainError::Exists(format!("plan `{}`", plan.name)));
     }
@@ -150,6 +156,141 @@ pub fn create(
         ),
     )?;
     Ok(stored)
+}
+
+/// Changes to a plan; `None` leaves a field as it is. Name, kind and currency do not change
+/// (subscriptions, vouchers and the routers' profiles are keyed on them).
+#[derive(Debug, Clone, Default)]
+pub struct PlanEdit {
+    /// Price in minor units (future purchases).
+    pub price: Option<i64>,
+    /// Validity in seconds (subscriptions activated from now on).
+    pub validity_s: Option<i64>,
+    /// Online time limit; `Some(None)` removes it (subscriptions activated from now on).
+    pub time_limit_s: Option<Option<i64>>,
+    /// Data limit; `Some(None)` removes it (subscriptions activated from now on).
+    pub data_limit: Option<Option<i64>>,
+    /// Rate limit; `Some(None)` removes it. Online sessions get it by CoA, the routers'
+    /// profiles by provisioning, the next login by RADIUS.
+    pub rate_limit: Option<Option<String>>,
+    /// Devices at once (next login; the routers' hotspot profiles).
+    pub shared_users: Option<u32>,
+    /// MAC binding on first login.
+    pub mac_binding: Option<bool>,
+    /// Idle timeout; `Some(None)` removes it (next login).
+    pub idle_timeout_s: Option<Option<u32>>,
+    /// Interim interval (next login).
+    pub interim_s: Option<u32>,
+}
+
+/// What an edit did.
+#[derive(Debug, Clone)]
+pub struct Edited {
+    /// The plan as stored now.
+    pub plan: Plan,
+    /// Router profile jobs enqueued (one per managed router when the profile changed).
+    pub routers: usize,
+    /// Online sessions sent the new rate limit by CoA.
+    pub sessions: usize,
+}
+
+/// Edits a plan. In the same transaction: a `PlanUpdated` event with what changed, a profile
+/// job per managed router when the rate limit or the devices changed, and a CoA job per online
+/// session on the plan when the rate limit changed. Limits and validity apply to subscriptions
+/// activated from now on (a running one keeps what it was sold).
+pub fn edit(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    name: &str,
+    edit: PlanEdit,
+) -> Result<Edited, DomainError> {
+    let before =
+        sql::by_name(tx, name)?.ok_or_else(|| DomainError::NotFound(format!("plan `{name}`")))?;
+    let mut wanted = NewPlan {
+        name: before.name.clone(),
+        kind: before.kind.clone(),
+        price: edit.price.unwrap_or(before.price),
+        currency: before.currency.clone(),
+        validity_s: edit.validity_s.unwrap_or(before.validity_s),
+        time_limit_s: edit.time_limit_s.unwrap_or(before.time_limit_s),
+        data_limit: edit.data_limit.unwrap_or(before.data_limit),
+        rate_limit: edit.rate_limit.unwrap_or_else(|| before.rate_limit.clone()),
+        shared_users: edit.shared_users.unwrap_or(before.shared_users),
+        mac_binding: edit.mac_binding.unwrap_or(before.mac_binding),
+        idle_timeout_s: edit.idle_timeout_s.unwrap_or(before.idle_timeout_s),
+        interim_s: edit.interim_s.unwrap_or(before.interim_s),
+    };
+    validate(&mut wanted)?;
+    let after = Plan {
+        id: before.id,
+        name: wanted.name,
+        kind: wanted.kind,
+        price: wanted.price,
+        currency: wanted.currency,
+        validity_s: wanted.validity_s,
+        time_limit_s: wanted.time_limit_s,
+        data_limit: wanted.data_limit,
+        rate_limit: wanted.rate_limit,
+        shared_users: wanted.shared_users,
+        mac_binding: wanted.mac_binding,
+        idle_timeout_s: wanted.idle_timeout_s,
+        interim_s: wanted.interim_s,
+        state: before.state.clone(),
+    };
+    let changes = changes(&before, &after);
+    if changes.is_empty() {
+        return Ok(Edited {
+            plan: before,
+            routers: 0,
+            sessions: 0,
+        });
+    }
+    sql::update(tx, &after, now)?;
+    tx.emit(
+        now,
+        actor,
+        NewEvent::new(
+            EventKind::PlanUpdated,
+            format!("plan:{name}"),
+            serde_json::json!({ "name": name, "changes": changes }),
+        ),
+    )?;
+    let mut edited = Edited {
+        plan: after,
+        routers: 0,
+        sessions: 0,
+    };
+    let plan = &edited.plan;
+    if plan.rate_limit != before.rate_limit || plan.shared_users != before.shared_users {
+        for router in router_health::managed(tx)? {
+            tx.enqueue(&super::provisioning::plan_job(router, plan.id), now)?;
+            edited.routers += 1;
+        }
+    }
+    if plan.rate_limit != before.rate_limit {
+        for session in session_sql::open_on_plan(tx, plan.id)? {
+            tx.enqueue(&super::expiry::rate_limit_job(session.id), now)?;
+            edited.sessions += 1;
+        }
+    }
+    Ok(edited)
+}
+
+/// `{field: [before, after]}` for each field that differs.
+fn changes(before: &Plan, after: &Plan) -> serde_json::Map<String, serde_json::Value> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return serde_json::Map::new();
+    };
+    new.into_iter()
+        .filter(|(field, value)| old.get(field) != Some(value))
+        .map(|(field, value)| {
+            let was = old.get(&field).cloned().unwrap_or_default();
+            (field, serde_json::json!([was, value]))
+        })
+        .collect()
 }
 
 /// Enables or disables a plan.

@@ -25,6 +25,8 @@ pub const PROVISION: &str = "router.provision_subscriber";
 pub const KICK: &str = "router.kick";
 /// Points a router's `/radius` entry and `/radius/incoming` at this box.
 pub const CONFIGURE: &str = "router.configure_radius";
+/// Converges one plan's profiles (hotspot user profile, PPP profile) on one router.
+pub const PROVISION_PLAN: &str = "router.provision_plan";
 /// Polls one router's health.
 pub const HEALTH: &str = "router.health";
 /// Enqueues a health poll for every managed router.
@@ -46,6 +48,19 @@ pub fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
     .max_attempts(25)
     .timeout(Duration::from_secs(60))
     .unique(format!("provision:{}:{}", router.0, subscriber.0))
+}
+
+/// The job converging `plan`'s profiles on `router` (after a plan edit).
+pub fn plan_job(router: RouterId, plan: super::plans::PlanId) -> JobSpec {
+    JobSpec::new(
+        QUEUE,
+        PROVISION_PLAN,
+        serde_json::json!({ "router_id": router.0, "plan_id": plan.0 }),
+    )
+    .priority(-1)
+    .max_attempts(25)
+    .timeout(Duration::from_secs(60))
+    .unique(format!("provision-plan:{}:{}", router.0, plan.0))
 }
 
 /// The job kicking `username` off `router`.

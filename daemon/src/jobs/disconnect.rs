@@ -1,26 +1,30 @@
 //! Cutting a session off when its subscription ends: a Disconnect-Request (RFC 5176) to the
 //! router's port 3799, and when the router does not confirm (NAK, no answer) or the session is
 //! still there after `verify_after`, a kick through the RouterOS API. A session the router no
-//! longer has is closed in the store.
+//! longer has is closed in the store. After a plan's rate limit is edited, its online sessions
+//! get the new one by CoA-Request.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sitebox_radius::Secret;
-use sitebox_radius::disconnect::{self, DynamicOutcome, RetryPolicy, SessionSelector};
+use sitebox_radius::dictionary::{mikrotik, vendor};
+use sitebox_radius::disconnect::{self, DynamicKind, DynamicOutcome, RetryPolicy, SessionSelector};
+use sitebox_radius::{Attribute, Secret};
 use sitebox_routeros::ops;
 use tokio::net::UdpSocket;
 
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
 use crate::domain::accounting::{self, Session};
-use crate::domain::expiry::{DISCONNECT, disconnect_job};
+use crate::domain::expiry::{DISCONNECT, RATE_LIMIT, disconnect_job};
 use crate::domain::routers::{self, Router};
 use crate::links::RouterLinks;
 use crate::queue::{ClaimedJob, Handlers, JobError, JobSpec};
 use crate::secrets::Secrets;
-use crate::store::{Store, routers as router_sql, sessions};
+use crate::store::{
+    Store, plans, routers as router_sql, sessions, subscriptions as subscription_sql,
+};
 
 /// The job that checks a disconnected session is gone, and kicks it when it is not.
 pub const VERIFY: &str = "session.verify_gone";
@@ -50,9 +54,14 @@ pub fn register(handlers: &mut Handlers, enforcer: Enforcer) {
         let enforcer = Arc::clone(&e);
         async move { enforcer.disconnect(session_id(&job)?).await }
     });
+    let e = Arc::clone(&enforcer);
     handlers.register(VERIFY, move |job: ClaimedJob| {
-        let enforcer = Arc::clone(&enforcer);
+        let enforcer = Arc::clone(&e);
         async move { enforcer.verify(session_id(&job)?).await }
+    });
+    handlers.register(RATE_LIMIT, move |job: ClaimedJob| {
+        let enforcer = Arc::clone(&enforcer);
+        async move { enforcer.rate_limit(session_id(&job)?).await }
     });
 }
 
@@ -87,7 +96,15 @@ impl Enforcer {
         if session.state != "open" {
             return Ok(());
         }
-        let outcome = self.send(&session, &router, secret).await;
+        let outcome = self
+            .send(
+                &session,
+                &router,
+                secret,
+                DynamicKind::Disconnect,
+                Vec::new(),
+            )
+            .await;
         match outcome {
             Ok(DynamicOutcome::Ack) => {
                 tracing::info!(session = id, router = %router.name, user = %session.username, "Disconnect-ACK");
@@ -117,11 +134,61 @@ impl Enforcer {
         }
     }
 
+    /// Sends an online session its plan's rate limit as it is now (after a plan edit). A router
+    /// that NAKs or does not answer keeps the old limit until the next login, which gets the new
+    /// one from RADIUS: that is logged, not retried for ever.
+    async fn rate_limit(&self, id: i64) -> Result<(), JobError> {
+        let Some((session, router, secret)) = self.load(id).await? else {
+            return Ok(());
+        };
+        if session.state != "open" {
+            return Ok(());
+        }
+        let subscription = session.subscription_id;
+        let rate = self
+            .store
+            .read(move |conn| {
+                let Some(subscription) = subscription else {
+                    return Ok(None);
+                };
+                let plan = subscription_sql::get(conn, subscription)?
+                    .map(|s| plans::get(conn, s.plan_id))
+                    .transpose()?
+                    .flatten();
+                Ok::<_, DomainError>(plan.and_then(|p| p.rate_limit))
+            })
+            .await
+            .map_err(JobError::retry)?;
+        let Some(rate) = rate else {
+            // No limit to send: RouterOS has no attribute that lifts one; the next login has none.
+            tracing::info!(session = id, user = %session.username, "plan has no rate limit now; applies at the next login");
+            return Ok(());
+        };
+        let attribute = Attribute::vendor(vendor::MIKROTIK, mikrotik::RATE_LIMIT, rate.as_bytes())
+            .map_err(|e| JobError::discard(format!("rate limit `{rate}`: {e}")))?;
+        match self
+            .send(&session, &router, secret, DynamicKind::Coa, vec![attribute])
+            .await
+        {
+            Ok(DynamicOutcome::Ack) => {
+                tracing::info!(session = id, router = %router.name, user = %session.username, %rate, "CoA-ACK: new rate limit");
+                Ok(())
+            }
+            Ok(answer) => {
+                tracing::warn!(session = id, router = %router.name, user = %session.username, ?answer, "CoA refused; the new rate limit applies at the next login");
+                Ok(())
+            }
+            Err(why) => Err(JobError::retry(format!("CoA to `{}`: {why}", router.name))),
+        }
+    }
+
     async fn send(
         &self,
         session: &Session,
         router: &Router,
         secret: String,
+        kind: DynamicKind,
+        extra: Vec<Attribute>,
     ) -> Result<DynamicOutcome, String> {
         let address: IpAddr = router
             .nas_ip
@@ -140,11 +207,14 @@ impl Enforcer {
             attempts: 3,
             timeout: Duration::from_secs(2),
         };
-        disconnect::disconnect(
+        let mut attributes = selector.to_attributes().map_err(|e| e.to_string())?;
+        attributes.extend(extra);
+        disconnect::send(
             &socket,
             SocketAddr::new(address, router.coa_port),
             &Secret::new(secret.into_bytes()),
-            &selector,
+            kind,
+            attributes,
             retry,
         )
         .await

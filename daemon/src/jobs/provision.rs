@@ -1,5 +1,6 @@
 //! Provisioning handlers: converge a subscriber's hotspot user or PPP secret (with its plan's
-//! profile) on one router, kick a user's sessions, configure a router for RADIUS.
+//! profile) on one router, converge an edited plan's profiles, kick a user's sessions,
+//! configure a router for RADIUS.
 //!
 //! Each reads what the router should have from the store when it runs and converges the
 //! router to it with the `ensure_*` operations (print by name, then add, set only what
@@ -18,13 +19,16 @@ use sitebox_routeros::ops::{
 use crate::clock::SharedClock;
 use crate::config::ProvisioningConfig;
 use crate::domain::DomainError;
-use crate::domain::provisioning::{self, COMMENT, CONFIGURE, Desired, KICK, PROVISION, Service};
+use crate::domain::plans::PlanId;
+use crate::domain::provisioning::{
+    self, COMMENT, CONFIGURE, Desired, KICK, PROVISION, PROVISION_PLAN, Profile, Service,
+};
 use crate::domain::routers::{self, Router, RouterId};
 use crate::domain::subscribers::SubscriberId;
 use crate::links::RouterLinks;
 use crate::queue::{ClaimedJob, Handlers, JobError};
 use crate::secrets::Secrets;
-use crate::store::{Store, StoreError, router_health, routers as router_sql};
+use crate::store::{Store, StoreError, plans as plan_sql, router_health, routers as router_sql};
 
 /// How many times one job converges again when the subscriber changed while it ran.
 const ROUNDS: usize = 3;
@@ -46,7 +50,7 @@ pub struct Provisioner {
     pub radius_ports: (u16, u16),
 }
 
-/// Registers the provision, kick and configure handlers.
+/// Registers the provision, plan, kick and configure handlers.
 pub fn register(handlers: &mut Handlers, provisioner: Provisioner) {
     let provisioner = Arc::new(provisioner);
     let p = Arc::clone(&provisioner);
@@ -58,6 +62,18 @@ pub fn register(handlers: &mut Handlers, provisioner: Provisioner) {
                 .map(SubscriberId)
                 .ok_or_else(|| JobError::discard("args need a numeric subscriber_id"))?;
             p.provision(router, subscriber).await
+        }
+    });
+    let p = Arc::clone(&provisioner);
+    handlers.register(PROVISION_PLAN, move |job: ClaimedJob| {
+        let p = Arc::clone(&p);
+        async move {
+            let router = router_id(&job)?;
+            let plan = job.args["plan_id"]
+                .as_i64()
+                .map(PlanId)
+                .ok_or_else(|| JobError::discard("args need a numeric plan_id"))?;
+            p.provision_plan(router, plan).await
         }
     });
     let p = Arc::clone(&provisioner);
@@ -178,6 +194,40 @@ impl Provisioner {
         Ok(())
     }
 
+    /// Converges a plan's profiles on a router after the plan was edited: the hotspot user
+    /// profile for hotspot plans, the PPP profile for PPPoE plans, both for `any`.
+    async fn provision_plan(&self, id: RouterId, plan: PlanId) -> Result<(), JobError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        let Some((router, link)) = self.link(id).await? else {
+            return Ok(());
+        };
+        let Some(plan) = self
+            .store
+            .read(move |conn| plan_sql::get(conn, plan))
+            .await
+            .map_err(|e: StoreError| JobError::retry(e))?
+        else {
+            return Err(JobError::discard(format!("no plan {}", plan.0)));
+        };
+        let profile = Profile::of(&plan);
+        let services: &[Service] = match plan.kind.as_str() {
+            "hotspot" => &[Service::Hotspot],
+            "pppoe" => &[Service::Pppoe],
+            _ => &[Service::Hotspot, Service::Pppoe],
+        };
+        for service in services {
+            match ensure_profile(&link, *service, &profile).await {
+                Ok(ensured) => {
+                    tracing::info!(router = %router.name, profile = %profile.name, ?service, changed = !matches!(ensured, Ensured::Unchanged(_)), "plan profile provisioned")
+                }
+                Err(err) => return Err(self.router_error(&router, &err).await),
+            }
+        }
+        Ok(())
+    }
+
     async fn kick(&self, id: RouterId, username: &str) -> Result<(), JobError> {
         let Some((router, link)) = self.link(id).await? else {
             return Ok(());
@@ -256,6 +306,39 @@ impl Provisioner {
     }
 }
 
+/// Adds or updates a plan's profile: `/ip/hotspot/user/profile` or `/ppp/profile`.
+async fn ensure_profile(
+    link: &ApiRouter,
+    service: Service,
+    profile: &Profile,
+) -> Result<Ensured, ApiError> {
+    match service {
+        Service::Hotspot => {
+            ops::ensure_hotspot_user_profile(
+                link,
+                &HotspotUserProfileSpec {
+                    name: profile.name.clone(),
+                    rate_limit: profile.rate_limit.clone(),
+                    shared_users: Some(profile.shared_users),
+                    ..HotspotUserProfileSpec::default()
+                },
+            )
+            .await
+        }
+        Service::Pppoe => {
+            ops::ensure_ppp_profile(
+                link,
+                &PppProfileSpec {
+                    name: profile.name.clone(),
+                    rate_limit: profile.rate_limit.clone(),
+                    ..PppProfileSpec::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
 /// Brings the router to `wanted`; returns whether anything had to change.
 async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
     let mut changed = false;
@@ -279,18 +362,7 @@ async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
             match service {
                 Service::Hotspot => {
                     if let Some(profile) = profile {
-                        note(
-                            ops::ensure_hotspot_user_profile(
-                                link,
-                                &HotspotUserProfileSpec {
-                                    name: profile.name.clone(),
-                                    rate_limit: profile.rate_limit.clone(),
-                                    shared_users: Some(profile.shared_users),
-                                    ..HotspotUserProfileSpec::default()
-                                },
-                            )
-                            .await?,
-                        );
+                        note(ensure_profile(link, Service::Hotspot, profile).await?);
                     }
                     note(
                         ops::ensure_hotspot_user(
@@ -309,17 +381,7 @@ async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
                 }
                 Service::Pppoe => {
                     if let Some(profile) = profile {
-                        note(
-                            ops::ensure_ppp_profile(
-                                link,
-                                &PppProfileSpec {
-                                    name: profile.name.clone(),
-                                    rate_limit: profile.rate_limit.clone(),
-                                    ..PppProfileSpec::default()
-                                },
-                            )
-                            .await?,
-                        );
+                        note(ensure_profile(link, Service::Pppoe, profile).await?);
                     }
                     note(
                         ops::ensure_ppp_secret(

@@ -87,3 +87,27 @@ pub fn set_state(
         .execute(params![state, now, id.0])?;
     Ok(())
 }
+
+/// Writes a plan's editable fields (everything but name, kind, currency and state).
+pub fn update(conn: &Connection, plan: &Plan, now: Timestamp) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE plans SET price = ?1, validity_s = ?2, time_limit_s = ?3, data_limit = ?4, rate_limit = ?5,
+                          shared_users = ?6, mac_binding = ?7, idle_timeout_s = ?8, interim_s = ?9,
+                          updated_at = ?10
+         WHERE id = ?11",
+    )?
+    .execute(params![
+        plan.price,
+        plan.validity_s,
+        plan.time_limit_s,
+        plan.data_limit,
+        plan.rate_limit,
+        plan.shared_users,
+        plan.mac_binding,
+        plan.idle_timeout_s,
+        plan.interim_s,
+        now,
+        plan.id.0
+    ])?;
+    Ok(())
+}

@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use crate::clock::Timestamp;
 use crate::domain::accounting::Session;
+use crate::domain::plans::PlanId;
 use crate::domain::routers::RouterId;
 use crate::domain::subscribers::SubscriberId;
 use crate::domain::subscriptions::SubscriptionId;
@@ -130,5 +131,15 @@ pub fn open(conn: &Connection, limit: u32) -> Result<Vec<Session>, StoreError> {
         "SELECT {COLUMNS} FROM sessions WHERE state = 'open' ORDER BY started_at DESC LIMIT ?1"
     ))?;
     let rows = stmt.query_map([limit], session)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Open sessions whose subscription is on `plan`.
+pub fn open_on_plan(conn: &Connection, plan: PlanId) -> Result<Vec<Session>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE state = 'open'
+           AND subscription_id IN (SELECT id FROM subscriptions WHERE plan_id = ?1) ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([plan.0], session)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -22,6 +22,10 @@ ATTRIBUTE Calling-Station-Id 31 string
 ATTRIBUTE Acct-Session-Id 44 string
 ATTRIBUTE Message-Authenticator 80 octets
 ATTRIBUTE Error-Cause 101 integer
+VENDOR Mikrotik 14988
+BEGIN-VENDOR Mikrotik
+ATTRIBUTE Mikrotik-Rate-Limit 8 string
+END-VENDOR Mikrotik
 ";
 
 /// The pyrad NAS: its port and the requests it saw, one JSON value per line.
@@ -413,5 +417,105 @@ fn what_fell_due_while_the_box_was_off_is_enforced_at_start() {
     assert!(
         refused.contains("Access-Reject") && refused.contains("expired"),
         "{refused}"
+    );
+}
+
+#[test]
+fn a_new_rate_limit_reaches_online_sessions_and_the_next_login() {
+    let nas = Nas::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let daemon = Siteboxd::start(
+        SITEBOXD.as_ref(),
+        dir.path(),
+        &Siteboxd::base_config(dir.path()),
+    );
+    daemon.wait_for_log("siteboxd running", Duration::from_secs(20));
+    let (auth, acct) = daemon.radius_ports();
+    add_router(&daemon, nas.port);
+    cli(
+        &daemon,
+        &[
+            "plans",
+            "add",
+            "day",
+            "--price",
+            "50",
+            "--validity",
+            "1d",
+            "--rate-limit",
+            "1M/2M",
+        ],
+    );
+    for user in ["carol", "dave"] {
+        cli(
+            &daemon,
+            &["subscribers", "add", user, "--password", "pw-12345"],
+        );
+        cli(&daemon, &["subscribers", "grant", user, "--plan", "day"]);
+    }
+    let carol = login(auth, "carol", "User-Password = \"pw-12345\"");
+    assert!(carol.contains("Mikrotik-Rate-Limit = \"1M/2M\""), "{carol}");
+    assert!(accounting(acct, "Start", "carol", "C-1", "").contains("Accounting-Response"));
+
+    // The operator raises the plan's speed: carol, online, gets it by CoA; dave, offline, gets
+    // it when he logs in. The price applies to what is bought from now on.
+    let said = cli(
+        &daemon,
+        &[
+            "plans",
+            "edit",
+            "day",
+            "--rate-limit",
+            "3M/6M",
+            "--price",
+            "60",
+        ],
+    );
+    assert!(said.contains("1 online session(s)"), "{said}");
+    let coa = nas.next(Duration::from_secs(10));
+    assert_eq!(
+        (
+            coa["code"].as_i64(),
+            coa["valid"].as_bool(),
+            coa["user"].as_str(),
+            coa["session"].as_str(),
+            coa["rate"].as_str()
+        ),
+        (
+            Some(43),
+            Some(true),
+            Some("carol"),
+            Some("C-1"),
+            Some("3M/6M")
+        ),
+        "{coa}"
+    );
+    daemon.wait_for_log("CoA-ACK: new rate limit", Duration::from_secs(10));
+    let dave = login(auth, "dave", "User-Password = \"pw-12345\"");
+    assert!(dave.contains("Mikrotik-Rate-Limit = \"3M/6M\""), "{dave}");
+    let plans = cli(&daemon, &["plans", "list"]);
+    assert!(plans.contains("60") && plans.contains("3M/6M"), "{plans}");
+
+    // Nothing changed: no event, no CoA. A bad value is refused and changes nothing.
+    let same = cli(&daemon, &["plans", "edit", "day", "--rate-limit", "3M/6M"]);
+    assert!(same.contains("0 online session(s)"), "{same}");
+    let bad = daemon.cli(&["plans", "edit", "day", "--rate-limit", "fast"]);
+    assert!(!bad.status.success());
+    assert!(
+        nas.seen.recv_timeout(Duration::from_millis(500)).is_err(),
+        "no second CoA"
+    );
+    let db = rusqlite::Connection::open(daemon.database()).expect("db");
+    let changes: Vec<String> = db
+        .prepare("SELECT json_extract(payload, '$.changes') FROM outbox WHERE type = 'PlanUpdated'")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(
+        changes,
+        vec![r#"{"price":[5000,6000],"rate_limit":["1M/2M","3M/6M"]}"#.to_string()],
+        "one event, with what changed"
     );
 }

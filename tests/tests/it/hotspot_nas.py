@@ -1,6 +1,6 @@
 """Plays a MikroTik's dynamic-authorization port (RFC 5176) for the site scenario: checks every
-Disconnect-Request's authenticators, answers Disconnect-ACK, and prints one JSON line per request
-with the session it names.
+Disconnect-Request's and CoA-Request's authenticators, answers Disconnect-ACK or CoA-ACK, and
+prints one JSON line per request with the session it names (and a CoA's Mikrotik-Rate-Limit).
 
 Usage: hotspot_nas.py SECRET DICTIONARY
 Prints the bound UDP port on the first line. Runs until killed.
@@ -28,9 +28,13 @@ while True:
         "valid": bool(valid),
         "user": request["User-Name"][0] if "User-Name" in request else None,
         "session": request["Acct-Session-Id"][0] if "Acct-Session-Id" in request else None,
+        "rate": request["Mikrotik-Rate-Limit"][0] if "Mikrotik-Rate-Limit" in request else None,
     }), flush=True)
     if not valid:
         continue
     reply = request.CreateReply(message_authenticator=True)
-    reply.code = pyrad.packet.DisconnectACK
+    if request.code == pyrad.packet.CoARequest:
+        reply.code = pyrad.packet.CoAACK
+    else:
+        reply.code = pyrad.packet.DisconnectACK
     sock.sendto(reply.ReplyPacket(), peer)

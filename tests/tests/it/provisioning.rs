@@ -300,6 +300,40 @@ async fn routers_are_provisioned_and_ride_out_minutes_down_without_a_double_effe
         "PPPoE logins go to RADIUS"
     );
 
+    // A plan edit reaches the routers' profiles without touching a user.
+    let users_set = sim.handle.write_count(HOTSPOT_USER, "set");
+    let said = cli(
+        &daemon,
+        &[
+            "plans",
+            "edit",
+            "day",
+            "--rate-limit",
+            "4M/8M",
+            "--shared-users",
+            "3",
+        ],
+    );
+    assert!(said.contains("1 router profile job(s)"), "{said}");
+    cli(
+        &daemon,
+        &["plans", "edit", "home", "--rate-limit", "10M/20M"],
+    );
+    until(
+        &daemon,
+        "the edited profiles",
+        Duration::from_secs(20),
+        || {
+            prop(&sim, HOTSPOT_PROFILE, "sitebox-day", "rate-limit").as_deref() == Some("4M/8M")
+                && prop(&sim, HOTSPOT_PROFILE, "sitebox-day", "shared-users").as_deref()
+                    == Some("3")
+                && prop(&sim, "/ppp/profile", "sitebox-home", "rate-limit").as_deref()
+                    == Some("10M/20M")
+        },
+    )
+    .await;
+    assert_eq!(sim.handle.write_count(HOTSPOT_USER, "set"), users_set);
+
     // Health: up, with the router's own figures; an active session shows in the count.
     sim.handle.insert(
         "/ip/hotspot/active",
