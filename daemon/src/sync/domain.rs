@@ -1,6 +1,6 @@
 //! The cloud's commands on the hotspot domain, applied inside the inbox transaction:
-//! `payment.confirmed` (an M-Pesa payment confirmed centrally), `plan.create`, `plan.disable`,
-//! `subscriber.create`, `subscriber.suspend`, `subscriber.reinstate`, `subscription.grant` and
+//! `payment.confirmed` (an M-Pesa payment confirmed centrally), `plan.create`, `plan.update`,
+//! `plan.disable`, `plan.enable`, `subscriber.create`, `subscriber.suspend`, `subscriber.reinstate`, `subscription.grant` and
 //! `vouchers.issue`.
 //!
 //! A command the domain refuses (unknown plan, bad input) is dead-lettered with the reason; a
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::commands::{CommandError, CommandRegistry};
 use crate::domain::payments::{self, Confirmation};
-use crate::domain::plans::{self, NewPlan};
+use crate::domain::plans::{self, NewPlan, PlanEdit};
 use crate::domain::subscribers::{self, NewSubscriber};
 use crate::domain::subscriptions::{self, Origin, Source};
 use crate::domain::{DomainError, vouchers};
@@ -53,6 +53,40 @@ struct PlanArgs {
     idle_timeout_s: Option<u32>,
     #[serde(default = "five_minutes")]
     interim_s: u32,
+}
+
+/// `plan.update`: a field left out keeps its value; `null` removes an optional limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanUpdate {
+    name: String,
+    #[serde(default)]
+    price: Option<i64>,
+    #[serde(default)]
+    validity_s: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    time_limit_s: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    data_limit: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Option<String>>,
+    #[serde(default)]
+    shared_users: Option<u32>,
+    #[serde(default)]
+    mac_binding: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    idle_timeout_s: Option<Option<u32>>,
+    #[serde(default)]
+    interim_s: Option<u32>,
+}
+
+/// A field that is there, `null` or not: `Some(None)` for `null` (absent is the `default`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn hotspot() -> String {
@@ -143,10 +177,31 @@ pub fn register(registry: &mut CommandRegistry, secrets: &Secrets) {
         let created = plans::create(tx, &Actor::Cloud, ctx.now, plan)?;
         Ok(serde_json::json!({ "plan_id": created.id }))
     });
-    registry.register_typed("plan.disable", |tx, ctx, a: Name| {
-        let plan = plans::set_state(tx, &Actor::Cloud, ctx.now, &a.name, false)?;
-        Ok(serde_json::json!({ "plan_id": plan.id, "state": plan.state }))
+    registry.register_typed("plan.update", |tx, ctx, a: PlanUpdate| {
+        let edit = PlanEdit {
+            price: a.price,
+            validity_s: a.validity_s,
+            time_limit_s: a.time_limit_s,
+            data_limit: a.data_limit,
+            rate_limit: a.rate_limit,
+            shared_users: a.shared_users,
+            mac_binding: a.mac_binding,
+            idle_timeout_s: a.idle_timeout_s,
+            interim_s: a.interim_s,
+        };
+        let edited = plans::edit(tx, &Actor::Cloud, ctx.now, &a.name, edit)?;
+        Ok(serde_json::json!({
+            "plan_id": edited.plan.id,
+            "router_jobs": edited.routers,
+            "sessions_updated": edited.sessions,
+        }))
     });
+    for (kind, active) in [("plan.disable", false), ("plan.enable", true)] {
+        registry.register_typed(kind, move |tx, ctx, a: Name| {
+            let plan = plans::set_state(tx, &Actor::Cloud, ctx.now, &a.name, active)?;
+            Ok(serde_json::json!({ "plan_id": plan.id, "state": plan.state }))
+        });
+    }
     let keys = secrets.clone();
     registry.register_typed("subscriber.create", move |tx, ctx, a: SubscriberArgs| {
         let new = NewSubscriber {

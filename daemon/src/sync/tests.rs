@@ -120,3 +120,86 @@ async fn bad_commands_are_dead_lettered_with_the_reason_and_change_nothing() {
     assert_eq!((status.commands_applied, status.commands_rejected), (0, 4));
     assert_eq!(status.last_seq, 0, "no events from refused commands");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cloud_edits_a_plan_once_and_null_removes_a_limit() {
+    let (store, _dir) = temp_store();
+    let mut edge = edge(&store);
+    domain::register(
+        &mut edge.registry,
+        &crate::secrets::Secrets::from_key([9; 32]),
+    );
+    let create = command(
+        "c-1",
+        "plan.create",
+        json!({ "name": "day", "price": 5000, "currency": "KES", "validity_s": 86400,
+                "data_limit": 1000000, "rate_limit": "1M/2M" }),
+    );
+    assert_eq!(
+        edge.apply_command(create).await.expect("apply").state,
+        CommandState::Applied
+    );
+    let update = command(
+        "c-2",
+        "plan.update",
+        json!({ "name": "day", "price": 6000, "data_limit": null, "rate_limit": "2M/4M" }),
+    );
+    let first = edge.apply_command(update.clone()).await.expect("apply");
+    assert_eq!(first.state, CommandState::Applied, "{first:?}");
+    assert!(edge.apply_command(update).await.expect("apply").repeat);
+    let plan = store
+        .read(|c| crate::store::plans::by_name(c, "day"))
+        .await
+        .expect("read")
+        .expect("plan");
+    assert_eq!(
+        (
+            plan.price,
+            plan.data_limit,
+            plan.rate_limit.as_deref(),
+            plan.validity_s
+        ),
+        (6000, None, Some("2M/4M"), 86400),
+        "left-out fields kept, null removed"
+    );
+    let updates: i64 = store
+        .read(|c| -> Result<i64, StoreError> {
+            Ok(c.query_row(
+                "SELECT count(*) FROM outbox WHERE type = 'PlanUpdated'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .expect("count");
+    assert_eq!(updates, 1, "applied once");
+
+    // A bad rate limit, an unknown field, an unknown plan: dead-lettered, nothing changed.
+    for (id, payload, reason) in [
+        (
+            "c-3",
+            json!({ "name": "day", "rate_limit": "fast" }),
+            "rate",
+        ),
+        (
+            "c-4",
+            json!({ "name": "day", "colour": "red" }),
+            "bad arguments",
+        ),
+        ("c-5", json!({ "name": "night", "price": 1 }), "night"),
+    ] {
+        let result = edge
+            .apply_command(command(id, "plan.update", payload))
+            .await
+            .expect("apply");
+        assert_eq!(result.state, CommandState::Rejected, "{id}");
+        let error = result.result["error"].as_str().unwrap_or_default();
+        assert!(error.contains(reason), "{id}: {error}");
+    }
+    let after = store
+        .read(|c| crate::store::plans::by_name(c, "day"))
+        .await
+        .expect("read")
+        .expect("plan");
+    assert_eq!(after, plan);
+}
