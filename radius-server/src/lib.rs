@@ -26,6 +26,8 @@ pub mod server;
 mod verify;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod testutil;
 
 pub use accounting::{AccountingRecord, AcctStatusType};
