@@ -1,7 +1,8 @@
 //! The site scenario's short form (see `sitebox_tests::scenario`): three simulated hours of a
-//! hotspot site with 800 customers (the long form, `scenario --long`, has 2,000), payments from the cloud (some twice), the uplink down
-//! for a third of the day, a power cut and a router down for an hour. Fails on any breach of
-//! the oracle; the report goes to `$SITEBOX_ARTIFACTS/scenario.{json,html}`.
+//! hotspot site with 800 customers (the long form, `scenario --long`, has 2,000), payments from
+//! the cloud (some twice), the uplink down for a third of the day, a power cut and a router down
+//! for an hour. Fails on any breach of the oracle; the report goes to
+//! `$SITEBOX_ARTIFACTS/scenario.{json,html}`.
 
 use sitebox_tests::scenario::{self, Binaries, Options};
 
