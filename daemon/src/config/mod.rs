@@ -341,8 +341,11 @@ impl QueueSettings {
     /// The built-in default for `queue`.
     pub fn default_for(queue: &str) -> Self {
         let concurrency = match queue {
+            // A disconnect mostly waits for the router's answer: many at once when a batch of
+            // plans ends together.
+            "enforcement" => 8,
             "provisioning" => 4,
-            "payments" | "enforcement" | "sync" | "default" => 2,
+            "payments" | "sync" | "default" => 2,
             _ => 1,
         };
         Self { concurrency }
