@@ -129,6 +129,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
             links: links.clone(),
             coa_source: config.radius.coa_source,
             verify_after: config.expiry.verify_after.get(),
+            silent: jobs::disconnect::SilentRouters::default(),
         },
     );
     jobs::provision::register(

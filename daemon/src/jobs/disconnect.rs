@@ -4,6 +4,7 @@
 //! longer has is closed in the store. After a plan's rate limit is edited, its online sessions
 //! get the new one by CoA-Request.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,11 +15,11 @@ use sitebox_radius::{Attribute, Secret};
 use sitebox_routeros::ops;
 use tokio::net::UdpSocket;
 
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, Timestamp};
 use crate::domain::DomainError;
 use crate::domain::accounting::{self, Session};
 use crate::domain::expiry::{DISCONNECT, RATE_LIMIT, disconnect_job};
-use crate::domain::routers::{self, Router};
+use crate::domain::routers::{self, Router, RouterId};
 use crate::links::RouterLinks;
 use crate::queue::{ClaimedJob, Handlers, JobError, JobSpec};
 use crate::secrets::Secrets;
@@ -44,6 +45,39 @@ pub struct Enforcer {
     pub coa_source: IpAddr,
     /// How long after a Disconnect-ACK the session must be gone.
     pub verify_after: Duration,
+    /// Routers that left a Disconnect-Request unanswered lately (start with the default).
+    pub silent: SilentRouters,
+}
+
+/// How long a router that left a Disconnect-Request unanswered is not sent another (clock time):
+/// its next cut-offs go straight to the API kick, so a dead router's sessions do not each hold
+/// an enforcement slot through three timed-out tries while other routers' cut-offs wait.
+const SILENT_FOR: Duration = Duration::from_secs(60);
+
+/// The routers that left a Disconnect-Request unanswered, and when.
+#[derive(Debug, Clone, Default)]
+pub struct SilentRouters(Arc<std::sync::Mutex<HashMap<RouterId, Timestamp>>>);
+
+impl SilentRouters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RouterId, Timestamp>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `router` was silent within [`SILENT_FOR`] of `now`.
+    fn is_silent(&self, router: RouterId, now: Timestamp) -> bool {
+        self.lock()
+            .get(&router)
+            .is_some_and(|&since| now < since.after(SILENT_FOR))
+    }
+
+    fn record(&self, router: RouterId, now: Timestamp, answered: bool) {
+        let mut silent = self.lock();
+        if answered {
+            silent.remove(&router);
+        } else {
+            silent.insert(router, now);
+        }
+    }
 }
 
 /// Registers the disconnect and verify handlers.
@@ -96,6 +130,11 @@ impl Enforcer {
         if session.state != "open" {
             return Ok(());
         }
+        if self.silent.is_silent(router.id, self.clock.now()) {
+            let why = "the router left a Disconnect-Request unanswered lately";
+            tracing::info!(session = id, router = %router.name, user = %session.username, "{why}; kicking through the API");
+            return self.kick(&session, &router, why).await;
+        }
         let outcome = self
             .send(
                 &session,
@@ -105,6 +144,9 @@ impl Enforcer {
                 Vec::new(),
             )
             .await;
+        // Any answer (ACK or NAK) shows the router's dynamic-authorization port is alive.
+        self.silent
+            .record(router.id, self.clock.now(), outcome.is_ok());
         match outcome {
             Ok(DynamicOutcome::Ack) => {
                 tracing::info!(session = id, router = %router.name, user = %session.username, "Disconnect-ACK");
@@ -166,10 +208,16 @@ impl Enforcer {
         };
         let attribute = Attribute::vendor(vendor::MIKROTIK, mikrotik::RATE_LIMIT, rate.as_bytes())
             .map_err(|e| JobError::discard(format!("rate limit `{rate}`: {e}")))?;
-        match self
+        if self.silent.is_silent(router.id, self.clock.now()) {
+            tracing::info!(session = id, router = %router.name, user = %session.username, "the router left a Disconnect or CoA unanswered lately; the new rate limit applies at the next login");
+            return Ok(());
+        }
+        let outcome = self
             .send(&session, &router, secret, DynamicKind::Coa, vec![attribute])
-            .await
-        {
+            .await;
+        self.silent
+            .record(router.id, self.clock.now(), outcome.is_ok());
+        match outcome {
             Ok(DynamicOutcome::Ack) => {
                 tracing::info!(session = id, router = %router.name, user = %session.username, %rate, "CoA-ACK: new rate limit");
                 Ok(())
@@ -262,4 +310,23 @@ impl Enforcer {
 /// Re-exported so callers can enqueue a disconnect.
 pub fn job(session_id: i64) -> JobSpec {
     disconnect_job(session_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_router_is_silent_for_a_while_after_an_unanswered_request_and_not_after_an_answer() {
+        let silent = SilentRouters::default();
+        let (gw1, gw2) = (RouterId(1), RouterId(2));
+        let t0 = Timestamp::from_millis(1_000_000);
+        assert!(!silent.is_silent(gw1, t0));
+        silent.record(gw1, t0, false);
+        assert!(silent.is_silent(gw1, t0.after(Duration::from_secs(59))));
+        assert!(!silent.is_silent(gw1, t0.after(SILENT_FOR)));
+        assert!(!silent.is_silent(gw2, t0), "per router");
+        silent.record(gw1, t0.after(Duration::from_secs(1)), true);
+        assert!(!silent.is_silent(gw1, t0.after(Duration::from_secs(2))));
+    }
 }

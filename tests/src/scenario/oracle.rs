@@ -486,6 +486,13 @@ fn expiry(v: &mut Verdict, facts: &Facts<'_>, conn: &rusqlite::Connection) {
                         lags.push((cut - at) as f64 / 1000.0);
                         if cut > at + cut_bound {
                             late += 1;
+                            v.breaches.push(format!(
+                                "{}'s session {} cut {} s after the plan's end (bound {} s)",
+                                log.user,
+                                log.session,
+                                (cut - at) / 1000,
+                                cut_bound / 1000
+                            ));
                         }
                     }
                     None if log.ended > at + cut_bound => v.breaches.push(format!(
