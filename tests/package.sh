@@ -77,10 +77,11 @@ unit_path=${unit_path#./}
 expect_entry '-rw-r--r--' "$unit_path"
 expect_entry '-rw-r--r--' usr/share/doc/sitebox/OPERATIONS.md
 expect_entry '-rw-r--r--' usr/share/doc/sitebox/examples/sitebox.example.toml
+expect_entry '-rw-r--r--' usr/lib/sysctl.d/60-sitebox.conf
 if grep -Eq '\./(var/lib/sitebox|etc/sitebox/secret\.key)' <<<"$listing"; then
   fail "state or the secret key must be made at install, not shipped"
 fi
-pass "contents: /usr/bin/siteboxd 0755, /etc/sitebox/sitebox.toml 0640, /$unit_path"
+pass "contents: /usr/bin/siteboxd 0755, /etc/sitebox/sitebox.toml 0640, /$unit_path, sysctl.d"
 
 control="$work/control"
 dpkg-deb --control "$deb" "$control"

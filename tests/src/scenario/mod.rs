@@ -81,7 +81,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// The short form: three simulated hours in about a minute, 800 customers. The speed
+    /// The short form: three simulated hours in about a minute, 2,000 customers. The speed
     /// leaves room for a loaded CI machine: at 240x a second of scheduling delay is four
     /// simulated minutes.
     pub fn short(seed: u64) -> Self {
@@ -89,8 +89,8 @@ impl Options {
             seed,
             day: Duration::from_secs(3 * 3600),
             speed: 180.0,
-            subscribers: 700,
-            vouchers: 100,
+            subscribers: 1800,
+            vouchers: 200,
             duplicate_share: 0.08,
             sample_every: Duration::from_secs(5 * 60),
             power_cut: Duration::from_secs(5 * 60),

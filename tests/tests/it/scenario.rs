@@ -1,6 +1,6 @@
 //! The site scenario's short form (see `sitebox_tests::scenario`): three simulated hours of a
-//! hotspot site with 800 customers (the long form, `scenario --long`, has 2,000), payments from
-//! the cloud (some twice), the uplink down for a third of the day, a power cut and a router down
+//! hotspot site with 2,000 customers (the long form, `scenario --long`, is a whole day),
+//! payments from the cloud (some twice), the uplink down for a third of the day, a power cut and a router down
 //! for an hour. Fails on any breach of the oracle; the report goes to
 //! `$SITEBOX_ARTIFACTS/scenario.{json,html}`.
 
