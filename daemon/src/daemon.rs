@@ -316,8 +316,7 @@ impl Signals {
 
 /// Runs the RADIUS server on a runtime of its own ("radius" threads), so that logins never wait
 /// in the same run queues as job handlers: after a power cut the box restarts into a burst of
-/// jobs (cut-offs due, provisioning) at the very moment every customer logs in again, and on
-/// the shared runtime a batch of logins waited ~1.5 s behind that burst.
+/// jobs (cut-offs due, provisioning) at the very moment every customer logs in again.
 fn spawn_radius(
     server: Server<StorePolicy>,
     auth: UdpSocket,
