@@ -203,12 +203,10 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         let counters = server.counters();
         radius_counters = Some(Arc::clone(&counters));
         tracing::info!(auth = %config.radius.auth_listen, acct = %config.radius.acct_listen, "RADIUS listening");
-        let radius_thread = spawn_radius(server, auth, acct, shutdown.clone())?;
+        let stop = shutdown.clone();
         tasks.spawn(async move {
-            // The thread ends when the server has drained after the shutdown signal.
-            let joined = tokio::task::spawn_blocking(move || radius_thread.join()).await;
-            if !matches!(joined, Ok(Ok(()))) {
-                tracing::error!("the RADIUS thread panicked");
+            if let Err(err) = server.run(auth, acct, stop).await {
+                tracing::error!(error = %err, "RADIUS server stopped");
             }
         });
         tasks.spawn(radius::watch_routers(
@@ -312,46 +310,6 @@ impl Signals {
             _ = self.int.recv() => tracing::info!("SIGINT"),
         }
     }
-}
-
-/// Runs the RADIUS server on a runtime of its own ("radius" threads), so that logins never wait
-/// in the same run queues as job handlers: after a power cut the box restarts into a burst of
-/// jobs (cut-offs due, provisioning) at the very moment every customer logs in again.
-fn spawn_radius(
-    server: Server<StorePolicy>,
-    auth: UdpSocket,
-    acct: UdpSocket,
-    shutdown: CancellationToken,
-) -> anyhow::Result<std::thread::JoinHandle<()>> {
-    let (auth, acct) = (
-        auth.into_std()
-            .context("the RADIUS authentication socket")?,
-        acct.into_std().context("the RADIUS accounting socket")?,
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("radius")
-        .enable_all()
-        .build()
-        .context("starting the RADIUS runtime")?;
-    std::thread::Builder::new()
-        .name("radius".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let sockets = UdpSocket::from_std(auth).and_then(|auth| Ok((auth, UdpSocket::from_std(acct)?)));
-                let (auth, acct) = match sockets {
-                    Ok(sockets) => sockets,
-                    Err(err) => {
-                        tracing::error!(error = %err, "RADIUS sockets could not join their runtime");
-                        return;
-                    }
-                };
-                if let Err(err) = server.run(auth, acct, shutdown).await {
-                    tracing::error!(error = %err, "RADIUS server stopped");
-                }
-            });
-        })
-        .context("starting the RADIUS thread")
 }
 
 /// What the RADIUS sockets ask the kernel to buffer: after a power cut every NAS re-sends its
