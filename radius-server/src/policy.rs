@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use crate::accounting::AccountingRecord;
+use crate::clients::Client;
 use crate::reply::AcceptAttributes;
 use crate::request::{AccessRequest, Proof};
 use crate::secret::Secret;
@@ -42,7 +43,8 @@ pub struct Check {
 struct CheckInner {
     request: AccessRequest,
     proof: Proof,
-    secret: Secret,
+    /// The NAS it came from, for its shared secret.
+    client: Arc<Client>,
     authenticator: [u8; 16],
     outcome: Mutex<Option<Verified>>,
 }
@@ -51,14 +53,14 @@ impl Check {
     pub(crate) fn new(
         request: AccessRequest,
         proof: Proof,
-        secret: Secret,
+        client: Arc<Client>,
         authenticator: [u8; 16],
     ) -> Self {
         Self {
             inner: Arc::new(CheckInner {
                 request,
                 proof,
-                secret,
+                client,
                 authenticator,
                 outcome: Mutex::new(None),
             }),
@@ -77,7 +79,7 @@ impl Check {
             &inner.request,
             &inner.proof,
             credential,
-            &inner.secret,
+            inner.client.secret(),
             &inner.authenticator,
         );
         let verification = verified.verification;

@@ -4,11 +4,13 @@
 //! value or an error, never a panic.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 
 use proptest::prelude::*;
 
 use crate::accounting::{AccountingRecord, AcctStatusType};
 use crate::attribute::Attribute;
+use crate::clients::Client;
 use crate::code::Code;
 use crate::dictionary::{attr, microsoft, mikrotik, vendor};
 use crate::packet::Packet;
@@ -112,7 +114,8 @@ proptest! {
         secret in prop::collection::vec(any::<u8>(), 1..30),
     ) {
         let (request, proof) = AccessRequest::from_packet(&packet, "nas1", source());
-        let check = Check::new(request, proof, Secret::new(secret), packet.authenticator);
+        let client = Arc::new(Client::new("nas1", Secret::new(secret)).expect("client"));
+        let check = Check::new(request, proof, client, packet.authenticator);
         for credential in &credentials {
             let verification = check.verify(credential);
             // The server keeps exactly what the last check said.

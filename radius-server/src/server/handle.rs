@@ -26,7 +26,7 @@ use crate::verify::Verified;
 pub(super) async fn handle<P: Policy>(
     shared: &Shared<P>,
     port: Port,
-    client: &Client,
+    client: &Arc<Client>,
     source: SocketAddr,
     bytes: &[u8],
 ) -> Option<Arc<[u8]>> {
@@ -119,7 +119,7 @@ enum Dropped {
 async fn respond<P: Policy>(
     shared: &Shared<P>,
     port: Port,
-    client: &Client,
+    client: &Arc<Client>,
     source: SocketAddr,
     packet: &Packet,
 ) -> Result<Packet, Dropped> {
@@ -156,18 +156,13 @@ async fn respond<P: Policy>(
 
 async fn access<P: Policy>(
     shared: &Shared<P>,
-    client: &Client,
+    client: &Arc<Client>,
     source: SocketAddr,
     packet: &Packet,
 ) -> Result<Packet, Dropped> {
     let nas = client.name();
     let (request, proof) = AccessRequest::from_packet(packet, nas, source);
-    let check = Check::new(
-        request,
-        proof,
-        client.secret().clone(),
-        packet.authenticator,
-    );
+    let check = Check::new(request, proof, Arc::clone(client), packet.authenticator);
     let decision = shared
         .policy
         .login(check.clone())
