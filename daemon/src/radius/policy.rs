@@ -58,20 +58,6 @@ fn account_name(conn: &Connection, typed: &str) -> Result<Option<String>, Domain
     Ok(None)
 }
 
-/// The account a typed user name logs into, read once: [`account_name`] followed by a lookup of
-/// that name, without looking the name up twice when it is typed as stored (every login but a
-/// voucher code typed in lower case).
-fn account(conn: &Connection, typed: &str) -> Result<Option<Subscriber>, DomainError> {
-    if let Some(subscriber) = subscriber_sql::by_username(conn, typed)? {
-        return Ok(Some(subscriber));
-    }
-    let upper = typed.to_uppercase();
-    if upper == typed {
-        return Ok(None);
-    }
-    Ok(subscriber_sql::by_username(conn, &upper)?)
-}
-
 impl StorePolicy {
     /// The verdict of a login that needs a write: a first voucher login redeems the voucher, a
     /// login that binds the device's MAC records it.
@@ -141,14 +127,12 @@ impl Policy for StorePolicy {
                     if proof != Proof::Verified {
                         return Ok(Reading::Decided(policy::decide(proof, None)));
                     }
-                    let subscriber = match subscriber {
-                        Some(subscriber) => Some(subscriber),
-                        None => account(conn, &typed)?,
-                    };
-                    if subscriber.is_none() && voucher_sql::unused(conn, &typed)?.is_some() {
+                    // Verified without an account: the code of an unused voucher, which its
+                    // first login redeems.
+                    let Some(subscriber) = subscriber else {
                         return Ok(Reading::NeedsWrite);
-                    }
-                    let verdict = judge(conn, subscriber, device.as_deref(), now)?;
+                    };
+                    let verdict = judge(conn, Some(subscriber), device.as_deref(), now)?;
                     Ok::<_, DomainError>(match &verdict {
                         Verdict::Accept(grant) if grant.bind_mac.is_some() => Reading::NeedsWrite,
                         _ => Reading::Decided(verdict),
@@ -203,7 +187,8 @@ impl Policy for StorePolicy {
     }
 }
 
-/// The credential a typed user name logs in with, and the account when it was read on the way.
+/// The credential a typed user name logs in with, and its account. The account is `None` only
+/// for an unknown user or an unused voucher code (whose code is its password).
 /// The name as typed is looked up with its credential in one go; only a miss goes through
 /// [`account_name`] (a deleted account, a voucher code in lower case).
 fn credential(
