@@ -194,7 +194,7 @@ pub struct Edited {
     pub sessions: usize,
 }
 
-/// Edits a plan. In the same transaction: a `PlanUpdated` event with what changed, a profile
+/// Edits the plan `name` (or numeric id, as [`find`] reads it). In the same transaction: a `PlanUpdated` event with what changed, a profile
 /// job per managed router when the rate limit or the devices changed, and a CoA job per online
 /// session on the plan when the rate limit changed. Limits and validity apply to subscriptions
 /// activated from now on (a running one keeps what it was sold).
@@ -205,8 +205,7 @@ pub fn edit(
     name: &str,
     edit: PlanEdit,
 ) -> Result<Edited, DomainError> {
-    let before =
-        sql::by_name(tx, name)?.ok_or_else(|| DomainError::NotFound(format!("plan `{name}`")))?;
+    let before = find(tx, name)?;
     let mut wanted = NewPlan {
         name: before.name.clone(),
         kind: before.kind.clone(),
@@ -252,8 +251,8 @@ pub fn edit(
         actor,
         NewEvent::new(
             EventKind::PlanUpdated,
-            format!("plan:{name}"),
-            serde_json::json!({ "name": name, "changes": changes }),
+            format!("plan:{}", before.name),
+            serde_json::json!({ "name": before.name, "changes": changes }),
         ),
     )?;
     let mut edited = Edited {
