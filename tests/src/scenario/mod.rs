@@ -172,6 +172,42 @@ struct Subscriber {
     logs_off: f64,
 }
 
+impl Subscriber {
+    /// A customer with a random login method, MAC and log-off habit, on router `i % 2`, with
+    /// the `n`-th address of `10.{subnet}.0.0/16`; the draws happen in this order (method, MAC,
+    /// `purchase`, log-off), so a seed gives the same day.
+    fn draw(
+        rng: &mut fastrand::Rng,
+        (username, password): (String, String),
+        i: usize,
+        (subnet, n): (u8, usize),
+        purchase: impl FnOnce(&mut fastrand::Rng) -> Purchase,
+    ) -> Self {
+        let method = if rng.bool() {
+            Method::Chap
+        } else {
+            Method::Pap
+        };
+        let mac = mac(rng);
+        let purchase = purchase(rng);
+        Self {
+            username,
+            password,
+            method,
+            router: i % 2,
+            mac,
+            ip: Ipv4Addr::new(
+                10,
+                subnet,
+                u8::try_from(n / 250).unwrap_or(255),
+                u8::try_from(n % 250 + 2).unwrap_or(255),
+            ),
+            purchase,
+            logs_off: rng.f64(),
+        }
+    }
+}
+
 /// One Access-Request's fate.
 #[derive(Debug, Clone)]
 pub struct AuthLog {
@@ -479,30 +515,19 @@ pub fn run(
         let at = rng.i64(options.at(0.02)..latest.min(options.at(0.75)));
         let duplicate = (rng.f64() < options.duplicate_share)
             .then(|| (at + rng.i64(minutes(1)..minutes(20)), rng.bool()));
-        subscribers.push(Subscriber {
-            username,
-            password,
-            method: if rng.bool() {
-                Method::Chap
-            } else {
-                Method::Pap
-            },
-            router: i % 2,
-            mac: mac(&mut rng),
-            ip: Ipv4Addr::new(
-                10,
-                5,
-                u8::try_from(i / 250).unwrap_or(255),
-                u8::try_from(i % 250 + 2).unwrap_or(255),
-            ),
-            purchase: Purchase::Mpesa {
-                receipt: format!("S{:X}{i:05}", options.seed % 0xFFFF),
-                plan,
-                at,
-                duplicate,
-            },
-            logs_off: rng.f64(),
-        });
+        let purchase = Purchase::Mpesa {
+            receipt: format!("S{:X}{i:05}", options.seed % 0xFFFF),
+            plan,
+            at,
+            duplicate,
+        };
+        subscribers.push(Subscriber::draw(
+            &mut rng,
+            (username, password),
+            i,
+            (5, i),
+            |_| purchase,
+        ));
     }
     runtime.block_on(issuer.send(
         "setup-vouchers",
@@ -530,27 +555,15 @@ pub fn run(
     for (n, code) in codes.iter().enumerate() {
         let i = options.subscribers + n;
         let latest = options.day_ms() - short.validity_ms - minutes(20);
-        subscribers.push(Subscriber {
-            username: code.clone(),
-            password: code.clone(),
-            method: if rng.bool() {
-                Method::Chap
-            } else {
-                Method::Pap
-            },
-            router: i % 2,
-            mac: mac(&mut rng),
-            ip: Ipv4Addr::new(
-                10,
-                6,
-                u8::try_from(n / 250).unwrap_or(255),
-                u8::try_from(n % 250 + 2).unwrap_or(255),
-            ),
-            purchase: Purchase::Voucher {
+        subscribers.push(Subscriber::draw(
+            &mut rng,
+            (code.clone(), code.clone()),
+            i,
+            (6, n),
+            |rng| Purchase::Voucher {
                 at: rng.i64(options.at(0.02)..latest.min(options.at(0.75))),
             },
-            logs_off: rng.f64(),
-        });
+        ));
     }
 
     // The day.
