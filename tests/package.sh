@@ -103,6 +103,11 @@ pass "control: conffiles, postinst (user, key, enable, restart on upgrade), post
 unpacked="$work/unpacked"
 dpkg-deb -x "$deb" "$unpacked"
 unit="$unpacked/$unit_path"
+# What ships is what runs: the package is built without the simulator and the crash points.
+for dev_only in simulate-router SITEBOX_SYNC_FAILPOINT; do
+  ! grep -aq "$dev_only" "$unpacked/usr/bin/siteboxd" || fail "the packaged siteboxd contains $dev_only"
+done
+pass "binary: no RouterOS simulator, no failpoints"
 # verify resolves ExecStart= on the host: point it at the unpacked binary.
 sed "s|^ExecStart=/usr/bin/siteboxd|ExecStart=$unpacked/usr/bin/siteboxd|" "$unit" > "$work/siteboxd.service"
 verify=$(systemd-analyze verify "$work/siteboxd.service" 2>&1) || fail "systemd-analyze verify:

@@ -79,7 +79,8 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     } else {
         None
     };
-    let simulator = if config.simulator.enabled {
+    #[cfg(feature = "simulator")]
+    if config.simulator.enabled {
         let listener = tokio::net::TcpListener::bind(config.simulator.listen)
             .await
             .with_context(|| {
@@ -88,11 +89,7 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
                     config.simulator.listen
                 )
             })?;
-        Some((crate::dev_sim::simulator(&config.simulator)?, listener))
-    } else {
-        None
-    };
-    if let Some((sim, listener)) = simulator {
+        let sim = crate::dev_sim::simulator(&config.simulator)?;
         let port = listener.local_addr().context("simulator address")?.port();
         crate::dev_sim::spawn(&sim, listener, &tasks, &shutdown);
         tracing::warn!(listen = %config.simulator.listen, router = %config.simulator.router,

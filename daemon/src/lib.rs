@@ -5,6 +5,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+#[cfg(feature = "simulator")]
 pub mod dev_sim;
 pub mod domain;
 pub mod events;

@@ -3,8 +3,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
-use crate::dictionary::attr;
 use crate::mac::MacAddress;
+use crate::numbers::attr;
 use crate::packet::Packet;
 use crate::request::{Nas, nas};
 

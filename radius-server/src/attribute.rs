@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::dictionary::{attr, vendor};
+use crate::numbers::{attr, vendor};
 
 /// The largest value one attribute can carry (the length byte counts the 2 header bytes).
 pub const MAX_VALUE_LEN: usize = 253;
@@ -168,7 +168,7 @@ fn be_u32(bytes: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dictionary::mikrotik;
+    use crate::numbers::mikrotik;
     use crate::testutil::hex;
 
     #[test]

@@ -8,7 +8,7 @@ use md5::{Digest, Md5};
 
 use crate::attribute::Attribute;
 use crate::code::Code;
-use crate::dictionary::attr;
+use crate::numbers::attr;
 use crate::packet::{EncodeError, HEADER_LEN, Packet};
 use crate::secret::Secret;
 

@@ -12,7 +12,7 @@ use tracing::debug;
 use crate::attribute::{Attribute, ValueTooLong};
 use crate::code::Code;
 use crate::crypto::{self, AuthError};
-use crate::dictionary::attr;
+use crate::numbers::attr;
 use crate::packet::{DecodeError, EncodeError, MAX_PACKET_LEN, Packet};
 use crate::secret::Secret;
 

@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod dictionary;
 pub mod disconnect;
 pub mod mac;
+pub mod numbers;
 pub mod packet;
 pub mod policy;
 pub mod reply;

@@ -152,7 +152,7 @@ fn decode_attributes(mut bytes: &[u8]) -> Result<Vec<Attribute>, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dictionary::attr;
+    use crate::numbers::attr;
     use crate::testutil::{hex, unhex};
     use proptest::prelude::*;
 

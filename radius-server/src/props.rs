@@ -12,7 +12,7 @@ use crate::accounting::{AccountingRecord, AcctStatusType};
 use crate::attribute::Attribute;
 use crate::clients::Client;
 use crate::code::Code;
-use crate::dictionary::{attr, microsoft, mikrotik, vendor};
+use crate::numbers::{attr, microsoft, mikrotik, vendor};
 use crate::packet::Packet;
 use crate::policy::{Check, Credential, NtHash};
 use crate::request::AccessRequest;

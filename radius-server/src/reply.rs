@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use crate::attribute::{Attribute, ValueTooLong};
-use crate::dictionary::{attr, mikrotik, vendor};
+use crate::numbers::{attr, mikrotik, vendor};
 
 /// Reply attributes for an Access-Accept. `Default` is an accept with no limits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::auth::mschap::MsChapV2Response;
-use crate::dictionary::{attr, microsoft, vendor};
 use crate::mac::MacAddress;
+use crate::numbers::{attr, microsoft, vendor};
 use crate::packet::Packet;
 
 /// The NAS a request came from.

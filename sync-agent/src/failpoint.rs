@@ -6,19 +6,26 @@
 //! `after_publish` (handed to MQTT, no PUBACK yet), `after_puback` (broker PUBACK, no cloud
 //! ack yet), `after_cloud_ack` (cloud ack received, rows not yet marked), `after_mark` (rows
 //! marked), `after_command_commit` (inbox committed, MQTT ack not yet sent).
+//!
+//! Only with the cargo feature `failpoints` (enabled by the tests crate): without it [`hit`]
+//! is empty and the variable is never read, so no environment can make a shipped binary abort.
 
+#[cfg(feature = "failpoints")]
 use std::sync::OnceLock;
+#[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The environment variable naming the point.
 pub const ENV: &str = "SITEBOX_SYNC_FAILPOINT";
 
+#[cfg(feature = "failpoints")]
 struct Armed {
     name: String,
     at: u64,
     hits: AtomicU64,
 }
 
+#[cfg(feature = "failpoints")]
 fn armed() -> Option<&'static Armed> {
     static ARMED: OnceLock<Option<Armed>> = OnceLock::new();
     ARMED
@@ -38,6 +45,7 @@ fn armed() -> Option<&'static Armed> {
 }
 
 /// Aborts the process if `name` is the armed point and this is its N-th pass.
+#[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {
     if let Some(armed) = armed()
         && armed.name == name
@@ -48,3 +56,8 @@ pub fn hit(name: &str) {
         std::process::abort();
     }
 }
+
+/// Without the `failpoints` feature a point is nothing.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_name: &str) {}

@@ -8,6 +8,7 @@ mod plans;
 mod queue;
 mod routers;
 mod sessions;
+#[cfg(feature = "simulator")]
 mod simulate;
 mod subscribers;
 mod technicians;
@@ -92,6 +93,7 @@ pub enum Command {
     #[command(subcommand)]
     Technicians(technicians::TechniciansCommand),
     /// Serve a simulated MikroTik on the RouterOS API (development and tests; no config used).
+    #[cfg(feature = "simulator")]
     SimulateRouter(simulate::SimulateArgs),
 }
 
@@ -102,6 +104,7 @@ pub fn main() -> ExitCode {
         print!("{DEV_CONFIG}");
         return ExitCode::SUCCESS;
     }
+    #[cfg(feature = "simulator")]
     if let Command::SimulateRouter(args) = cli.command {
         tracing_subscriber::fmt()
             .with_env_filter(
@@ -171,7 +174,9 @@ pub fn main() -> ExitCode {
         Command::Technicians(command) => {
             privileges::settle(user, Role::Tool).and_then(|()| technicians::run(&config, command))
         }
-        Command::CheckConfig | Command::PrintDefaultConfig | Command::SimulateRouter(_) => Ok(()),
+        Command::CheckConfig | Command::PrintDefaultConfig => Ok(()),
+        #[cfg(feature = "simulator")]
+        Command::SimulateRouter(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -243,4 +248,14 @@ fn migrate(config: &Config) -> anyhow::Result<()> {
         crate::store::LATEST_VERSION
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -75,13 +75,3 @@ pub(super) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         Ok(())
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_command_line_is_consistent() {
-        crate::cli::Cli::command().debug_assert();
-    }
-}

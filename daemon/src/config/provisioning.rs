@@ -101,6 +101,12 @@ pub(super) fn validate(
     );
     if simulator.enabled {
         check(
+            cfg!(feature = "simulator"),
+            "simulator.enabled",
+            "this siteboxd is built without the RouterOS simulator (cargo feature `simulator`, \
+             left out of the Debian package): set it to false",
+        );
+        check(
             simulator.listen.ip().is_loopback(),
             "simulator.listen",
             "must be a loopback address (the simulator is for development)",
@@ -110,6 +116,7 @@ pub(super) fn validate(
             "simulator.router",
             "must be 1-64 characters",
         );
+        #[cfg(feature = "simulator")]
         check(
             simulator
                 .version

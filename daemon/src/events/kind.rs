@@ -1,6 +1,8 @@
 //! The event types and the sync lane each travels in.
 
 use serde::Serialize;
+/// The sync lanes are the wire contract's ([`sitebox_sync::wire::Lane`]): one definition.
+pub use sitebox_sync::wire::Lane;
 
 /// What happened. The names are the wire names (docs/PROTOCOL.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -32,32 +34,6 @@ pub enum EventKind {
     JobRetried,
     JobDiscarded,
     TechnicianAction,
-}
-
-/// Sync lanes, drained in this order: payments and command results first, telemetry last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lane {
-    /// Payments: never dropped.
-    Payments,
-    /// Results of cloud commands.
-    Results,
-    /// Domain events.
-    Events,
-    /// Telemetry: may be coalesced or dropped when the disk budget is hit.
-    Telemetry,
-}
-
-impl Lane {
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Lane::Payments => "payments",
-            Lane::Results => "results",
-            Lane::Events => "events",
-            Lane::Telemetry => "telemetry",
-        }
-    }
 }
 
 impl EventKind {

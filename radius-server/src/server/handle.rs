@@ -16,7 +16,7 @@ use crate::clients::Client;
 use crate::code::Code;
 use crate::counters::DropCause;
 use crate::crypto::{self, AuthError, MessageAuthenticator};
-use crate::dictionary::{attr, microsoft, vendor};
+use crate::numbers::{attr, microsoft, vendor};
 use crate::packet::Packet;
 use crate::policy::{Check, Decision, Policy, PolicyError, Rejection, Verification};
 use crate::request::{AccessRequest, AuthMethod};

@@ -14,7 +14,7 @@ use super::{Server, ServerConfig};
 use crate::auth::{chap, mschap, pap};
 use crate::counters::{CountersSnapshot, DropCause};
 use crate::crypto::{sign_access_request, sign_request, verify_reply};
-use crate::dictionary::{attr, microsoft, mikrotik, vendor};
+use crate::numbers::{attr, microsoft, mikrotik, vendor};
 use crate::policy::{
     Check, Credential, Decision, NtHash, Policy, PolicyError, RejectReason, Rejection, Verification,
 };

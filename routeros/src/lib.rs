@@ -5,9 +5,11 @@
 //! - [`client`]: a tokio connection multiplexing tagged commands, login, API-SSL with a pinned
 //!   certificate, deadlines, and a [`client::Router`] that replaces dead connections.
 //! - [`ops`]: typed, idempotent operations on the menus Sitebox provisions.
-//! - [`sim`]: a RouterOS simulator with fault injection, the test oracle for all of the above.
+//! - `sim` (cargo feature `simulator`, on by default): a RouterOS simulator with fault
+//!   injection, the test oracle for all of the above. Builds that ship leave it out.
 
 pub mod client;
 pub mod codec;
 pub mod ops;
+#[cfg(feature = "simulator")]
 pub mod sim;

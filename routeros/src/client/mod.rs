@@ -22,6 +22,7 @@ pub use error::{Error, Stage};
 pub use router::Router;
 pub use row::{Response, Row};
 pub use stream::ReplyStream;
+#[cfg(feature = "simulator")]
 pub(crate) use tls::provider as tls_provider;
 pub use tls::{Fingerprint, FingerprintError};
 pub use trap::{Trap, TrapCategory};
