@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use sitebox::clock::{Clock, SharedClock, SystemClock};
 use sitebox::config::{StoreConfig, Synchronous};
-use sitebox::queue::{Backoff, ClaimedJob, Handlers, JobSpec, QueueRunner, RunnerSettings};
+use sitebox::model::job::{ClaimedJob, JobSpec};
+use sitebox::queue::{Backoff, Handlers, QueueRunner, RunnerSettings};
 use sitebox::store::{Opener, Store, StoreError, jobs};
 use tokio_util::sync::CancellationToken;
 

@@ -171,6 +171,22 @@ impl rusqlite::types::FromSql for Timestamp {
     }
 }
 
+/// This run of the process: a random id and the instant it started.
+fn boot() -> &'static (String, std::time::Instant) {
+    static BOOT: std::sync::OnceLock<(String, std::time::Instant)> = std::sync::OnceLock::new();
+    BOOT.get_or_init(|| (uuid::Uuid::now_v7().to_string(), std::time::Instant::now()))
+}
+
+/// The id of this run of the process.
+pub fn boot_id() -> &'static str {
+    &boot().0
+}
+
+/// Milliseconds since this run of the process started.
+pub fn uptime_ms() -> i64 {
+    i64::try_from(boot().1.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

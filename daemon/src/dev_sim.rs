@@ -12,8 +12,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::SharedClock;
 use crate::config::SimulatorConfig;
-use crate::domain::routers::{self, ApiAccess, NewRouter};
-use crate::events::Actor;
+use crate::domain::routers;
+use crate::model::event::Actor;
+use crate::model::router::{ApiAccess, NewRouter};
 use crate::secrets::Secrets;
 use crate::store::{Store, routers as router_sql};
 

@@ -8,9 +8,9 @@ pub mod daemon;
 #[cfg(feature = "simulator")]
 pub mod dev_sim;
 pub mod domain;
-pub mod events;
 pub mod jobs;
 pub mod links;
+pub mod model;
 pub mod notify;
 pub mod privileges;
 pub mod queue;

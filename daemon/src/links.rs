@@ -10,7 +10,9 @@ use sitebox_routeros::client::{ClientConfig, Fingerprint, Password, Router as Ap
 use sitebox_routeros::codec::Codepage;
 
 use crate::domain::DomainError;
-use crate::domain::routers::{self, Router, RouterId};
+use crate::domain::routers;
+use crate::model::RouterId;
+use crate::model::router::Router;
 use crate::secrets::Secrets;
 use crate::store::Store;
 

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sitebox::clock::{SharedClock, SystemClock};
 use sitebox::config::Config;
-use sitebox::events::{Actor, EventKind, NewEvent};
+use sitebox::model::event::{Actor, EventKind, NewEvent};
 use sitebox::store::{Opener, Store, StoreError};
 use sitebox_tests::cloud::{Cloud, site_password};
 use sitebox_tests::proxy::Proxy;

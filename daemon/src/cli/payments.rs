@@ -7,8 +7,8 @@ use clap::Subcommand;
 use super::context::{Context, show_money};
 use super::output;
 use crate::domain::payments::{self, Confirmation};
-use crate::domain::subscribers::mask_phone;
-use crate::events::Actor;
+use crate::model::event::Actor;
+use crate::model::subscriber::mask_phone;
 use crate::store::payments as sql;
 
 /// Payment subcommands.

@@ -4,8 +4,9 @@ use clap::Subcommand;
 
 use super::context::{Context, money, seconds, show_money, show_size, size};
 use super::output;
-use crate::domain::plans::{self, NewPlan, PlanEdit};
-use crate::events::Actor;
+use crate::domain::plans::{self, PlanEdit};
+use crate::model::event::Actor;
+use crate::model::plan::NewPlan;
 use crate::store::plans as sql;
 
 /// Plan subcommands.

@@ -7,8 +7,9 @@ use clap::Subcommand;
 use super::output;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::Config;
-use crate::events::Actor;
-use crate::queue::{JobId, JobState, admin, maintenance};
+use crate::model::event::Actor;
+use crate::model::job::{JobId, JobState};
+use crate::queue::{admin, maintenance};
 use crate::store::jobs::{self, ListFilter};
 use crate::store::{Opener, Store};
 

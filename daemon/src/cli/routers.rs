@@ -6,10 +6,12 @@ use super::context::{Context, secret};
 use super::output;
 use sitebox_routeros::ops;
 
-use crate::domain::routers::{self, ApiAccess, NewRouter};
+use crate::domain::routers;
+
 use crate::domain::{DomainError, provisioning};
-use crate::events::Actor;
 use crate::links::RouterLinks;
+use crate::model::event::Actor;
+use crate::model::router::{ApiAccess, NewRouter};
 use crate::store::routers as sql;
 
 /// Router subcommands.

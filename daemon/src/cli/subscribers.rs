@@ -4,10 +4,12 @@ use clap::Subcommand;
 
 use super::context::{Context, secret, show_size};
 use super::output;
-use crate::domain::subscribers::{self, NewSubscriber, mask_phone};
-use crate::domain::subscriptions::{self, Origin, Source};
+use crate::domain::subscribers;
+use crate::domain::subscriptions;
 use crate::domain::{DomainError, plans};
-use crate::events::Actor;
+use crate::model::event::Actor;
+use crate::model::subscriber::{NewSubscriber, mask_phone};
+use crate::model::subscription::{Origin, Source};
 use crate::store::{subscribers as sql, subscriptions as subscription_sql};
 
 /// Subscriber subcommands.

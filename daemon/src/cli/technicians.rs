@@ -9,7 +9,7 @@ use clap::Subcommand;
 use super::output;
 use crate::clock::{Clock as _, SystemClock, Timestamp};
 use crate::config::Config;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
 use crate::store::web as sql;
 use crate::store::{Opener, Store, StoreError, Tx};
 use crate::web::auth::{self, Role};

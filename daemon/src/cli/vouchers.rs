@@ -6,9 +6,10 @@ use clap::{Subcommand, ValueEnum};
 
 use super::context::Context;
 use super::output;
-use crate::domain::vouchers::{self, Voucher};
+use crate::domain::vouchers;
 use crate::domain::{DomainError, plans};
-use crate::events::Actor;
+use crate::model::event::Actor;
+use crate::model::voucher::Voucher;
 use crate::store::vouchers as sql;
 
 /// How a batch is written out.
@@ -128,7 +129,7 @@ pub(super) fn run(ctx: &Context, site_name: &str, command: VouchersCommand) -> a
 
 fn write(
     site_name: &str,
-    plan: &plans::Plan,
+    plan: &crate::model::plan::Plan,
     made: &[Voucher],
     format: Format,
     output: Option<PathBuf>,

@@ -7,6 +7,8 @@
 mod duration;
 mod error;
 mod provisioning;
+mod sync;
+mod web;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ use serde::Deserialize;
 pub use duration::{ConfigDuration, parse_duration};
 pub use error::{ConfigError, Problem};
 pub use provisioning::{ProvisioningConfig, SimulatorConfig};
+pub use sync::SyncConfig;
+pub use web::WebConfig;
 
 /// The embedded defaults: `config/dev.toml`.
 pub const DEV_CONFIG: &str = include_str!("../../../config/dev.toml");
@@ -52,10 +56,10 @@ pub struct Config {
     pub expiry: ExpiryConfig,
     /// Cloud sync over MQTT (absent: disabled).
     #[serde(default)]
-    pub sync: crate::sync::SyncConfig,
+    pub sync: SyncConfig,
     /// The technician page.
     #[serde(default)]
-    pub web: crate::web::WebConfig,
+    pub web: WebConfig,
     /// Managed routers: provisioning and health polling.
     #[serde(default)]
     pub provisioning: ProvisioningConfig,

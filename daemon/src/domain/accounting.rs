@@ -1,55 +1,13 @@
 //! Accounting sessions (RFC 2866): Start / Interim-Update / Stop and Accounting-On/Off,
 //! recorded idempotently, with usage charged to the session's subscription and limits enforced.
 
-use serde::Serialize;
-
 use super::DomainError;
 use super::expiry;
-use super::routers::RouterId;
-use super::subscribers::SubscriberId;
-use super::subscriptions::SubscriptionId;
 use crate::clock::Timestamp;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::RouterId;
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::session::Session;
 use crate::store::{Tx, sessions as sql, subscribers, subscriptions};
-
-/// A session as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Session {
-    /// Row id.
-    pub id: i64,
-    /// The NAS.
-    pub router_id: RouterId,
-    /// Acct-Session-Id (unique per router).
-    pub acct_session_id: String,
-    /// Whose, when known.
-    pub subscriber_id: Option<SubscriberId>,
-    /// The subscription it is charged to.
-    pub subscription_id: Option<SubscriptionId>,
-    /// User-Name.
-    pub username: String,
-    /// Calling-Station-Id.
-    pub mac: Option<String>,
-    /// Framed-IP-Address.
-    pub framed_ip: Option<String>,
-    /// NAS-Port-Id.
-    pub nas_port_id: Option<String>,
-    /// `open` or `closed`.
-    pub state: String,
-    /// First seen.
-    pub started_at: Timestamp,
-    /// Last accounting packet.
-    pub updated_at: Timestamp,
-    /// Stop time.
-    pub stopped_at: Option<Timestamp>,
-    /// Acct-Session-Time.
-    pub session_time_s: i64,
-    /// Bytes from the client.
-    pub input_octets: i64,
-    /// Bytes to the client.
-    pub output_octets: i64,
-    /// Acct-Terminate-Cause.
-    pub terminate_cause: Option<u32>,
-}
 
 /// Acct-Status-Type, as the domain needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,11 @@
 //! sweep catches anything that fell due while the box was off or that a job missed.
 
 use super::DomainError;
-use super::subscriptions::{self, SubscriptionId};
+use super::subscriptions;
 use crate::clock::Timestamp;
-use crate::events::{Actor, EventKind, NewEvent};
-use crate::queue::JobSpec;
+use crate::model::SubscriptionId;
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::job::JobSpec;
 use crate::store::{Tx, sessions, subscriptions as sql};
 
 /// The job that ends one subscription at its expiry.

@@ -7,11 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use super::DomainError;
 use super::mac;
-use super::plans::{self, Plan};
-use super::subscribers::{self, NewSubscriber, Subscriber, mask_phone};
-use super::subscriptions::{self, Origin, Source};
+use super::plans;
+use super::subscribers;
+use super::subscriptions;
 use crate::clock::Timestamp;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::payment::NewPayment;
+use crate::model::plan::Plan;
+use crate::model::subscriber::{NewSubscriber, Subscriber, mask_phone};
+use crate::model::subscription::{Origin, Source};
 use crate::secrets::Secrets;
 use crate::store::{Tx, payments as sql, subscribers as subscriber_sql};
 
@@ -76,31 +80,6 @@ pub enum Outcome {
     },
 }
 
-/// A stored payment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Payment {
-    /// Row id.
-    pub id: i64,
-    /// `mpesa`, `cash` or `voucher`.
-    pub provider: String,
-    /// Receipt.
-    pub receipt: String,
-    /// Minor units.
-    pub amount: i64,
-    /// Currency.
-    pub currency: String,
-    /// Phone (masked when shown).
-    pub phone: Option<String>,
-    /// `applied` or `rejected`.
-    pub state: String,
-    /// Why rejected.
-    pub reason: Option<String>,
-    /// The subscription granted.
-    pub subscription_id: Option<i64>,
-    /// When received.
-    pub received_at: Timestamp,
-}
-
 /// `50`, `50.5`, `50.00` → 5000 minor units; None for negatives, more than 2 decimals or junk.
 pub fn minor_units(amount: &serde_json::Number) -> Option<i64> {
     let text = amount.to_string();
@@ -142,7 +121,7 @@ pub fn apply(
         .clone()
         .or_else(|| plan.as_ref().map(|p| p.currency.clone()))
         .unwrap_or_default();
-    let record = sql::NewPayment {
+    let record = NewPayment {
         provider: &confirmation.provider,
         receipt: &confirmation.receipt,
         checkout_request_id: confirmation.checkout_request_id.as_deref(),

@@ -1,100 +1,13 @@
 //! Plans: what a subscriber buys (price, validity, time and data limits, speed, devices).
 
-use serde::Serialize;
-
 use super::DomainError;
 use super::error::ensure;
 use super::rate_limit::RateLimit;
 use crate::clock::Timestamp;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::PlanId;
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::plan::{NewPlan, Plan};
 use crate::store::{Tx, plans as sql, router_health, sessions as session_sql};
-
-/// A plan's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct PlanId(pub i64);
-
-/// A plan as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Plan {
-    /// Id.
-    pub id: PlanId,
-    /// Unique name, e.g. `1h-50`.
-    pub name: String,
-    /// `hotspot`, `pppoe` or `any`.
-    pub kind: String,
-    /// Price in minor units.
-    pub price: i64,
-    /// ISO 4217 code, e.g. `KES`.
-    pub currency: String,
-    /// Seconds from activation to expiry.
-    pub validity_s: i64,
-    /// Online seconds allowed, if limited.
-    pub time_limit_s: Option<i64>,
-    /// Bytes (in + out) allowed, if limited.
-    pub data_limit: Option<i64>,
-    /// Mikrotik-Rate-Limit.
-    pub rate_limit: Option<String>,
-    /// Devices online at once.
-    pub shared_users: u32,
-    /// Bind the subscriber to the MACs of its first logins.
-    pub mac_binding: bool,
-    /// Idle-Timeout seconds.
-    pub idle_timeout_s: Option<u32>,
-    /// Acct-Interim-Interval seconds.
-    pub interim_s: u32,
-    /// `active` or `disabled` (disabled plans cannot be bought).
-    pub state: String,
-}
-
-/// A plan to create.
-#[derive(Debug, Clone)]
-pub struct NewPlan {
-    /// Unique name.
-    pub name: String,
-    /// `hotspot`, `pppoe` or `any`.
-    pub kind: String,
-    /// Price in minor units.
-    pub price: i64,
-    /// Currency code.
-    pub currency: String,
-    /// Validity in seconds.
-    pub validity_s: i64,
-    /// Online time limit in seconds.
-    pub time_limit_s: Option<i64>,
-    /// Data limit in bytes.
-    pub data_limit: Option<i64>,
-    /// Rate limit, MikroTik syntax.
-    pub rate_limit: Option<String>,
-    /// Devices at once.
-    pub shared_users: u32,
-    /// MAC binding on first login.
-    pub mac_binding: bool,
-    /// Idle timeout in seconds.
-    pub idle_timeout_s: Option<u32>,
-    /// Interim interval in seconds.
-    pub interim_s: u32,
-}
-
-impl NewPlan {
-    /// A hotspot plan with no limits but its validity: 1 device, 5-minute interim updates.
-    pub fn hotspot(name: &str, price: i64, currency: &str, validity_s: i64) -> Self {
-        Self {
-            name: name.into(),
-            kind: "hotspot".into(),
-            price,
-            currency: currency.into(),
-            validity_s,
-            time_limit_s: None,
-            data_limit: None,
-            rate_limit: None,
-            shared_users: 1,
-            mac_binding: false,
-            idle_timeout_s: None,
-            interim_s: 300,
-        }
-    }
-}
 
 /// Checks a plan's fields and puts its rate limit in MikroTik's canonical form.
 fn validate(plan: &mut NewPlan) -> Result<(), DomainError> {

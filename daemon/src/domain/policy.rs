@@ -3,10 +3,10 @@
 //!
 //! A pure function: no IO, so every rule is tested with plain values.
 
-use super::plans::Plan;
-use super::subscribers::Subscriber;
-use super::subscriptions::Subscription;
 use crate::clock::Timestamp;
+use crate::model::plan::Plan;
+use crate::model::subscriber::Subscriber;
+use crate::model::subscription::Subscription;
 
 /// How the credentials checked out (the RADIUS server verifies them, not the policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

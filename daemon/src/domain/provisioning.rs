@@ -10,11 +10,12 @@
 use std::time::Duration;
 
 use super::DomainError;
-use super::plans::Plan;
-use super::routers::RouterId;
-use super::subscribers::{StoredCredential, SubscriberId};
 use crate::clock::Timestamp;
-use crate::queue::{Enqueued, JobSpec};
+use crate::model::RouterId;
+use crate::model::SubscriberId;
+use crate::model::job::{Enqueued, JobSpec};
+use crate::model::plan::Plan;
+use crate::model::subscriber::StoredCredential;
 use crate::secrets::Secrets;
 use crate::store::subscriptions as subscription_sql;
 use crate::store::{Tx, plans as plan_sql, router_health, subscribers as subscriber_sql};
@@ -51,7 +52,7 @@ pub fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
 }
 
 /// The job converging `plan`'s profiles on `router` (after a plan edit).
-pub fn plan_job(router: RouterId, plan: super::plans::PlanId) -> JobSpec {
+pub fn plan_job(router: RouterId, plan: crate::model::PlanId) -> JobSpec {
     JobSpec::new(
         QUEUE,
         PROVISION_PLAN,
@@ -141,7 +142,7 @@ pub fn reprovision_named(
     tx: &mut Tx<'_>,
     now: Timestamp,
     name: &str,
-) -> Result<(super::routers::Router, usize), DomainError> {
+) -> Result<(crate::model::router::Router, usize), DomainError> {
     let router = crate::store::routers::by_name(tx, name)?
         .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
     if router.api_host.is_none() || router.api_user.is_none() {
@@ -313,11 +314,15 @@ pub fn desired(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::plans::{self, NewPlan};
-    use crate::domain::routers::{self, ApiAccess, NewRouter};
-    use crate::domain::subscribers::{self, NewSubscriber};
-    use crate::domain::subscriptions::{self, Origin, Source};
-    use crate::events::Actor;
+    use crate::domain::plans;
+    use crate::domain::routers;
+    use crate::domain::subscribers;
+    use crate::domain::subscriptions;
+    use crate::model::event::Actor;
+    use crate::model::plan::NewPlan;
+    use crate::model::router::{ApiAccess, NewRouter};
+    use crate::model::subscriber::NewSubscriber;
+    use crate::model::subscription::{Origin, Source};
     use crate::store::jobs::{self, ListFilter};
     use crate::store::testing::temp_store;
 

@@ -5,14 +5,20 @@ use std::time::Duration;
 
 use super::accounting::{self, Record, Status};
 use super::payments::{self, Confirmation, Outcome};
-use super::plans::{self, NewPlan, Plan};
+use super::plans;
 use super::policy::{self, Facts, Proof, Reason, Verdict};
-use super::routers::{self, NewRouter, RouterId};
-use super::subscribers::{self, NewSubscriber, Subscriber};
-use super::subscriptions::{self, Origin, Source, Subscription, SubscriptionId};
+use super::routers;
+use super::subscribers;
+use super::subscriptions;
 use super::{DomainError, expiry, vouchers};
 use crate::clock::{ManualClock, SharedClock, Timestamp};
-use crate::events::Actor;
+use crate::model::RouterId;
+use crate::model::SubscriptionId;
+use crate::model::event::Actor;
+use crate::model::plan::{NewPlan, Plan};
+use crate::model::router::NewRouter;
+use crate::model::subscriber::{NewSubscriber, Subscriber};
+use crate::model::subscription::{Origin, Source, Subscription};
 use crate::queue::{Backoff, Handlers, QueueRunner, RunnerSettings};
 use crate::secrets::Secrets;
 use crate::store::testing::temp_store;
@@ -134,7 +140,7 @@ fn current(store: &Store, username: &str) -> Option<Subscription> {
 
 fn subscriber(macs: &[&str]) -> Subscriber {
     Subscriber {
-        id: subscribers::SubscriberId(1),
+        id: crate::model::SubscriberId(1),
         username: "alice".into(),
         kind: "hotspot".into(),
         mac_auth: false,
@@ -146,7 +152,7 @@ fn subscriber(macs: &[&str]) -> Subscriber {
 
 fn plan(shared: u32, binding: bool) -> Plan {
     Plan {
-        id: plans::PlanId(1),
+        id: crate::model::PlanId(1),
         name: "1gb".into(),
         kind: "hotspot".into(),
         price: 10000,
@@ -166,8 +172,8 @@ fn plan(shared: u32, binding: bool) -> Plan {
 fn subscription(expires_in: Duration, used_seconds: i64, used_bytes: i64) -> Subscription {
     Subscription {
         id: SubscriptionId(7),
-        subscriber_id: subscribers::SubscriberId(1),
-        plan_id: plans::PlanId(1),
+        subscriber_id: crate::model::SubscriberId(1),
+        plan_id: crate::model::PlanId(1),
         state: "active".into(),
         source: "mpesa".into(),
         starts_at: Some(T0),

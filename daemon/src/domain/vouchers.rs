@@ -2,38 +2,22 @@
 //! name and password; its first login redeems it (once only) into a subscriber with the
 //! voucher's plan.
 
-use serde::Serialize;
-
 use super::DomainError;
 use super::error::ensure;
-use super::plans::Plan;
-use super::subscribers::{self, NewSubscriber, Subscriber};
-use super::subscriptions::{self, Origin, Source};
+use super::subscribers;
+use super::subscriptions;
 use crate::clock::Timestamp;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::plan::Plan;
+use crate::model::subscriber::{NewSubscriber, Subscriber};
+use crate::model::subscription::{Origin, Source};
+use crate::model::voucher::Voucher;
 use crate::secrets::Secrets;
 use crate::store::{Tx, vouchers as sql};
 
 /// Letters and digits that cannot be mistaken for each other when read off paper: no 0/O,
 /// 1/I/L, 5/S, 2/Z, 8/B.
 pub const ALPHABET: &[u8] = b"ACDEFGHJKMNPQRTUVWXY34679";
-
-/// A voucher as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Voucher {
-    /// Row id.
-    pub id: i64,
-    /// The code.
-    pub code: String,
-    /// Its plan's id.
-    pub plan_id: i64,
-    /// Its plan's name.
-    pub plan: String,
-    /// The batch it was printed in.
-    pub batch: String,
-    /// `unused`, `redeemed` or `void`.
-    pub state: String,
-}
 
 /// A new random code of `length` characters from [`ALPHABET`].
 pub fn new_code(length: usize) -> String {

@@ -17,11 +17,15 @@ use tokio::net::UdpSocket;
 
 use crate::clock::{SharedClock, Timestamp};
 use crate::domain::DomainError;
-use crate::domain::accounting::{self, Session};
+use crate::domain::accounting;
 use crate::domain::expiry::{DISCONNECT, RATE_LIMIT, disconnect_job};
-use crate::domain::routers::{self, Router, RouterId};
+use crate::domain::routers;
 use crate::links::RouterLinks;
-use crate::queue::{ClaimedJob, Handlers, JobError, JobSpec};
+use crate::model::RouterId;
+use crate::model::job::{ClaimedJob, JobSpec};
+use crate::model::router::Router;
+use crate::model::session::Session;
+use crate::queue::{Handlers, JobError};
 use crate::secrets::Secrets;
 use crate::store::{
     Store, plans, routers as router_sql, sessions, subscriptions as subscription_sql,

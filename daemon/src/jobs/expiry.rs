@@ -7,8 +7,9 @@ use std::time::Duration;
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
 use crate::domain::expiry::{self, EXPIRE, SWEEP};
-use crate::domain::subscriptions::SubscriptionId;
-use crate::queue::{ClaimedJob, Handlers, JobError, JobSpec, PeriodicJob};
+use crate::model::SubscriptionId;
+use crate::model::job::{ClaimedJob, JobSpec};
+use crate::queue::{Handlers, JobError, PeriodicJob};
 use crate::store::Store;
 
 /// Registers the expiry handlers; returns the sweep's schedule.

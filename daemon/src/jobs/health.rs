@@ -16,11 +16,14 @@ use sitebox_routeros::ops;
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
 use crate::domain::provisioning::{self, HEALTH, HEALTH_SWEEP, QUEUE};
-use crate::domain::routers::{Router, RouterId};
-use crate::events::{Actor, EventKind, NewEvent};
 use crate::links::RouterLinks;
-use crate::queue::{ClaimedJob, Handlers, JobError, JobSpec, PeriodicJob};
-use crate::store::router_health::{self, Reached};
+use crate::model::RouterId;
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::job::{ClaimedJob, JobSpec};
+use crate::model::router::Reached;
+use crate::model::router::Router;
+use crate::queue::{Handlers, JobError, PeriodicJob};
+use crate::store::router_health;
 use crate::store::{Store, routers as router_sql};
 
 /// What the health handlers need.

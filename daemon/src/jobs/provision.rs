@@ -19,14 +19,17 @@ use sitebox_routeros::ops::{
 use crate::clock::SharedClock;
 use crate::config::ProvisioningConfig;
 use crate::domain::DomainError;
-use crate::domain::plans::PlanId;
 use crate::domain::provisioning::{
     self, COMMENT, CONFIGURE, Desired, KICK, PROVISION, PROVISION_PLAN, Profile, Service,
 };
-use crate::domain::routers::{self, Router, RouterId};
-use crate::domain::subscribers::SubscriberId;
+use crate::domain::routers;
 use crate::links::RouterLinks;
-use crate::queue::{ClaimedJob, Handlers, JobError};
+use crate::model::PlanId;
+use crate::model::RouterId;
+use crate::model::SubscriberId;
+use crate::model::job::ClaimedJob;
+use crate::model::router::Router;
+use crate::queue::{Handlers, JobError};
 use crate::secrets::Secrets;
 use crate::store::{Store, StoreError, plans as plan_sql, router_health, routers as router_sql};
 

@@ -2,10 +2,10 @@
 //! discard, each written to the audit log and the outbox.
 
 use crate::clock::Timestamp;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
 use crate::store::{Store, StoreError, Tx, jobs};
 
-use super::{FailedJob, JobId, RetryOutcome};
+use crate::model::job::{FailedJob, JobId, RetryOutcome};
 
 /// Puts failed job `id` back on its queue. None when there is no such failed job.
 pub async fn retry(

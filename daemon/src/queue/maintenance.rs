@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use super::{Handlers, JobError, JobSpec, PeriodicJob};
+use super::{Handlers, JobError, PeriodicJob};
+
 use crate::clock::SharedClock;
 use crate::config::QueueConfig;
+use crate::model::job::JobSpec;
 use crate::store::{Store, StoreError, jobs};
 
 /// The job kind that prunes.

@@ -4,7 +4,8 @@
 //! exponential backoff and jitter; a per-attempt timeout; a lease renewed by a heartbeat while a
 //! job runs, and a rescuer (at start-up and periodically) that takes back jobs whose holder
 //! died; a failed store with retry and discard; unique keys; periodic jobs; pruning; a drain on
-//! shutdown. Jobs are enqueued inside the caller's transaction ([`crate::store::Tx::enqueue`]),
+//! shutdown. Jobs ([`crate::model::job::JobSpec`]) are enqueued inside the caller's transaction
+//! ([`crate::store::Tx::enqueue`]),
 //! and workers are woken by that commit, not by polling.
 //!
 //! Handlers must be idempotent: after a crash a job runs again.
@@ -12,20 +13,14 @@
 pub mod admin;
 mod backoff;
 mod handler;
-mod job;
 pub mod maintenance;
 mod periodic;
 mod runner;
-mod wakeups;
 
 pub use backoff::Backoff;
 pub use handler::{Handler, Handlers, JobError};
-pub use job::{
-    ClaimedJob, Enqueued, FailedJob, JobId, JobRow, JobSpec, JobState, QueueStats, RetryOutcome,
-};
 pub use periodic::PeriodicJob;
 pub use runner::{QueueRunner, RunnerSettings};
-pub use wakeups::Wakeups;
 
 #[cfg(test)]
 mod tests;

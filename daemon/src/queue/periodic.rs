@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::JobSpec;
 use crate::clock::{SharedClock, Timestamp};
+use crate::model::job::JobSpec;
 use crate::store::{Store, StoreError, periodic};
 
 /// A job enqueued every `every`.

@@ -12,10 +12,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::periodic::{self, PeriodicJob};
-use super::{Backoff, ClaimedJob, Handlers, JobError, JobId};
+use super::{Backoff, Handlers, JobError};
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::{QUEUE_NAMES, QueueConfig};
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::job::{ClaimedJob, JobId};
 use crate::store::jobs::{self, Orphans, Rescued};
 use crate::store::{Store, StoreError, Tx};
 

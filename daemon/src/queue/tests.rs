@@ -8,7 +8,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::clock::{Clock, ManualClock, SharedClock, SystemClock, Timestamp};
-use crate::events::Actor;
+use crate::model::event::Actor;
+use crate::model::job::{
+    ClaimedJob, Enqueued, FailedJob, JobId, JobRow, JobSpec, JobState, RetryOutcome,
+};
 use crate::store::jobs::{self, ListFilter, Orphans};
 use crate::store::testing::temp_store;
 use crate::store::{Store, StoreError};
@@ -416,7 +419,7 @@ async fn failures_retry_on_the_backoff_schedule_then_land_in_the_failed_store() 
     );
     assert!(job(&store, id).is_none());
     let event = events.recv().await.expect("JobFailed event");
-    assert_eq!(event.kind, crate::events::EventKind::JobFailed);
+    assert_eq!(event.kind, crate::model::event::EventKind::JobFailed);
     assert_eq!(event.payload["job_id"], id.0);
     shutdown.cancel();
     task.await.expect("runner");

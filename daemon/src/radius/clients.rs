@@ -8,7 +8,7 @@ use sitebox_radius::{Client, Clients, Secret};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{DomainError, routers};
-use crate::events::EventKind;
+use crate::model::event::EventKind;
 use crate::secrets::Secrets;
 use crate::store::{Store, routers as router_sql};
 

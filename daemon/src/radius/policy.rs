@@ -11,11 +11,12 @@ use sitebox_radius::{
 
 use crate::clock::{SharedClock, Timestamp};
 use crate::domain::accounting::{self, Record, Status};
-use crate::domain::plans::Plan;
 use crate::domain::policy::{self, Facts, Proof, Reason, Verdict};
-use crate::domain::subscribers::{self, StoredCredential, Subscriber};
-use crate::domain::subscriptions::Subscription;
+use crate::domain::subscribers;
 use crate::domain::{DomainError, mac, vouchers};
+use crate::model::plan::Plan;
+use crate::model::subscriber::{StoredCredential, Subscriber};
+use crate::model::subscription::Subscription;
 use crate::secrets::Secrets;
 use crate::store::{
     Store, plans, routers, sessions, subscribers as subscriber_sql, subscriptions,
@@ -160,7 +161,7 @@ impl Policy for StorePolicy {
         let nas = record.nas.name.clone();
         let typed = record.user_name.clone().unwrap_or_default();
         let mut domain = Record {
-            router_id: crate::domain::routers::RouterId(0),
+            router_id: crate::model::RouterId(0),
             status,
             acct_session_id: record.session_id.clone(),
             username: typed.clone(),

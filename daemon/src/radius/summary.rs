@@ -9,7 +9,7 @@ use sitebox_radius::Counters;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
 use crate::store::{Store, StoreError};
 
 /// Every `every`, emits the rejects counted since the last summary (nothing when none).

@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::queue::{
+use crate::model::job::{
     ClaimedJob, Enqueued, FailedJob, JobId, JobRow, JobSpec, JobState, QueueStats, RetryOutcome,
 };
 

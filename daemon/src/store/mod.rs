@@ -5,6 +5,7 @@
 //! row; nothing is announced that did not commit.
 
 pub mod backup;
+mod bus;
 mod error;
 mod external;
 pub mod jobs;
@@ -22,6 +23,7 @@ pub mod subscriptions;
 pub mod sync;
 mod tx;
 pub mod vouchers;
+mod wakeups;
 pub mod web;
 mod writer;
 
@@ -33,13 +35,13 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use bus::EventBus;
 pub use error::StoreError;
 pub use migrations::LATEST_VERSION;
 pub use tx::Tx;
+pub use wakeups::Wakeups;
 
 use crate::config::{IntegrityCheck, StoreConfig, Synchronous};
-use crate::events::EventBus;
-use crate::queue::Wakeups;
 use readers::ReaderPool;
 use writer::{Hooks, Pending, WriteJob};
 

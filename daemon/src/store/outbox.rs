@@ -3,8 +3,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, Tx};
+use crate::clock;
 use crate::clock::Timestamp;
-use crate::events::{self, Actor, EventKind, EventRecord, NewEvent};
+use crate::model::event::{Actor, EventKind, EventRecord, NewEvent};
 
 impl Tx<'_> {
     /// Writes `event` to the outbox and an audit row for it, in this transaction; listeners hear
@@ -31,8 +32,8 @@ fn insert(
     let kind = event.kind;
     let payload =
         serde_json::to_string(&event.payload).map_err(|e| StoreError::Decode(e.to_string()))?;
-    let boot_id = events::boot_id();
-    let uptime_ms = events::uptime_ms();
+    let boot_id = clock::boot_id();
+    let uptime_ms = clock::uptime_ms();
     let seq: i64 = conn
         .prepare_cached(
             "INSERT INTO outbox (id, type, schema_version, lane, occurred_at, boot_id, uptime_ms, subject, payload)

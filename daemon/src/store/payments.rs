@@ -3,26 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use crate::clock::Timestamp;
-use crate::domain::payments::Payment;
-
-/// A payment row to insert.
-#[derive(Debug)]
-pub struct NewPayment<'a> {
-    pub provider: &'a str,
-    pub receipt: &'a str,
-    pub checkout_request_id: Option<&'a str>,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub phone: Option<&'a str>,
-    pub plan_id: Option<i64>,
-    pub subscriber_id: Option<i64>,
-    pub mac: Option<String>,
-    pub state: &'a str,
-    pub reason: Option<&'a str>,
-    pub raw: &'a str,
-    pub received_at: Timestamp,
-}
+use crate::model::payment::{NewPayment, Payment};
 
 /// The payment with `receipt`: (id, state).
 pub fn by_receipt(conn: &Connection, receipt: &str) -> Result<Option<(i64, String)>, StoreError> {

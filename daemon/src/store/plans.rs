@@ -4,7 +4,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::domain::plans::{NewPlan, Plan, PlanId};
+use crate::model::PlanId;
+use crate::model::plan::{NewPlan, Plan};
 
 const COLUMNS: &str = "id, name, kind, price, currency, validity_s, time_limit_s, data_limit, rate_limit, shared_users,
      mac_binding, idle_timeout_s, interim_s, state";

@@ -5,8 +5,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::domain::routers::{RouterHealth, RouterId};
-use crate::domain::subscribers::SubscriberId;
+use crate::model::RouterId;
+use crate::model::SubscriberId;
+use crate::model::router::{Reached, RouterHealth};
 
 const COLUMNS: &str =
     "id, name, state, status, status_detail, api_host IS NOT NULL AND api_user IS NOT NULL,
@@ -47,25 +48,6 @@ pub fn get(conn: &Connection, id: RouterId) -> Result<Option<RouterHealth>, Stor
         .prepare_cached(&format!("SELECT {COLUMNS} FROM routers WHERE id = ?1"))?
         .query_row([id.0], health)
         .optional()?)
-}
-
-/// What a poll that reached the router saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reached {
-    /// RouterOS version.
-    pub ros_version: String,
-    /// Identity.
-    pub identity: Option<String>,
-    /// One round trip, ms.
-    pub latency_ms: i64,
-    /// Uptime, s.
-    pub uptime_s: Option<i64>,
-    /// CPU load, percent.
-    pub cpu_load: Option<i64>,
-    /// Free memory, bytes.
-    pub free_memory: Option<i64>,
-    /// Hotspot + PPP active sessions.
-    pub active_sessions: i64,
 }
 
 /// Records a poll that reached the router: status `up`.

@@ -4,7 +4,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::domain::routers::{NewRouter, Router, RouterId};
+use crate::model::RouterId;
+use crate::model::router::{NewRouter, Router};
 
 const COLUMNS: &str =
     "id, name, nas_ip, nas_identifier, coa_port, require_message_authenticator, api_host, api_port,

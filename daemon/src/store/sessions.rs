@@ -4,11 +4,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::domain::accounting::Session;
-use crate::domain::plans::PlanId;
-use crate::domain::routers::RouterId;
-use crate::domain::subscribers::SubscriberId;
-use crate::domain::subscriptions::SubscriptionId;
+use crate::model::PlanId;
+use crate::model::RouterId;
+use crate::model::SubscriberId;
+use crate::model::SubscriptionId;
+use crate::model::session::Session;
 
 const COLUMNS: &str = "id, router_id, acct_session_id, subscriber_id, subscription_id, username, mac, framed_ip,
      nas_port_id, state, started_at, updated_at, stopped_at, session_time_s, input_octets, output_octets, terminate_cause";

@@ -4,7 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::domain::subscribers::{NewSubscriber, Subscriber, SubscriberId};
+use crate::model::SubscriberId;
+use crate::model::subscriber::{NewSubscriber, Subscriber};
 
 /// Inserts a subscriber with its sealed credentials.
 pub fn insert(

@@ -4,9 +4,11 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::domain::plans::{Plan, PlanId};
-use crate::domain::subscribers::SubscriberId;
-use crate::domain::subscriptions::{Origin, Subscription, SubscriptionId};
+use crate::model::PlanId;
+use crate::model::SubscriberId;
+use crate::model::SubscriptionId;
+use crate::model::plan::Plan;
+use crate::model::subscription::{Origin, Subscription};
 
 const COLUMNS: &str =
     "id, subscriber_id, plan_id, state, source, starts_at, expires_at, time_limit_s, data_limit,

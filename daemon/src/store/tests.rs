@@ -1,7 +1,7 @@
 use super::testing::temp_store;
 use super::*;
 use crate::clock::Timestamp;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
 
 #[derive(Debug, thiserror::Error)]
 enum TestError {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
-use crate::events::{EventBus, EventRecord};
-use crate::queue::Wakeups;
+use super::{EventBus, Wakeups};
+use crate::model::event::EventRecord;
 
 /// A write in progress. Dereferences to the connection; everything done through it commits or
 /// rolls back together, with its events and jobs.

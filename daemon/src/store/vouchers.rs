@@ -5,8 +5,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use super::plans;
 use crate::clock::Timestamp;
-use crate::domain::plans::{Plan, PlanId};
-use crate::domain::vouchers::Voucher;
+use crate::model::PlanId;
+use crate::model::plan::Plan;
+use crate::model::voucher::Voucher;
 
 fn voucher(row: &Row<'_>) -> rusqlite::Result<Voucher> {
     Ok(Voucher {

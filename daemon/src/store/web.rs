@@ -2,23 +2,11 @@
 //! page makes that no other module needs.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
 use super::StoreError;
 use crate::clock::Timestamp;
-
-/// A technician account (without its password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Technician {
-    /// Row id.
-    pub id: i64,
-    /// Login name.
-    pub name: String,
-    /// `operator` or `read-only`.
-    pub role: String,
-    /// When the account was made.
-    pub created_at: Timestamp,
-}
+use crate::model::session::LiveSession;
+use crate::model::technician::Technician;
 
 /// Adds a technician; false when the name is taken.
 pub fn add_technician(
@@ -194,37 +182,6 @@ pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<(), StoreE
     conn.prepare_cached("DELETE FROM web_sessions WHERE token_hash = ?1")?
         .execute([token_hash])?;
     Ok(())
-}
-
-/// An open accounting session with what its subscription has left.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LiveSession {
-    /// The sessions table's id (what the kick button sends).
-    pub id: i64,
-    /// The router's name.
-    pub router: String,
-    /// Acct-Session-Id.
-    pub acct_session_id: String,
-    /// User-Name.
-    pub username: String,
-    /// Calling-Station-Id.
-    pub mac: Option<String>,
-    /// Framed-IP-Address.
-    pub framed_ip: Option<String>,
-    /// Accounting Start.
-    pub started_at: Timestamp,
-    /// Last accounting record.
-    pub updated_at: Timestamp,
-    /// Seconds online in this session.
-    pub session_time_s: i64,
-    /// Octets in + out in this session.
-    pub octets: i64,
-    /// When the subscription ends.
-    pub expires_at: Option<Timestamp>,
-    /// Online seconds left on the subscription (None: no time limit).
-    pub time_left_s: Option<i64>,
-    /// Bytes left on the subscription (None: no data limit).
-    pub data_left: Option<i64>,
 }
 
 /// Open sessions, newest first.

@@ -13,8 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
 use super::tx::{Effects, Tx};
-use crate::events::EventBus;
-use crate::queue::Wakeups;
+use super::{EventBus, Wakeups};
 
 /// A write waiting for the writer thread.
 pub(crate) type WriteJob = Box<dyn Work>;

@@ -5,8 +5,9 @@ use serde::Deserialize;
 use sitebox_sync::wire::RESEND_FROM;
 
 use super::commands::{CommandError, CommandRegistry};
-use crate::events::Actor;
-use crate::queue::{JobId, admin};
+use crate::model::event::Actor;
+use crate::model::job::JobId;
+use crate::queue::admin;
 use crate::store;
 
 /// `resend_from {seq}`: the cloud lacks everything from `seq` on.

@@ -11,11 +11,14 @@ use serde::Deserialize;
 
 use super::commands::{CommandError, CommandRegistry};
 use crate::domain::payments::{self, Confirmation};
-use crate::domain::plans::{self, NewPlan, PlanEdit};
-use crate::domain::subscribers::{self, NewSubscriber};
-use crate::domain::subscriptions::{self, Origin, Source};
+use crate::domain::plans::{self, PlanEdit};
+use crate::domain::subscribers;
+use crate::domain::subscriptions;
 use crate::domain::{DomainError, vouchers};
-use crate::events::Actor;
+use crate::model::event::Actor;
+use crate::model::plan::NewPlan;
+use crate::model::subscriber::NewSubscriber;
+use crate::model::subscription::{Origin, Source};
 use crate::secrets::Secrets;
 use crate::store::{StoreError, subscribers as subscriber_sql};
 

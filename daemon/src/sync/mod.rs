@@ -4,7 +4,6 @@
 
 mod builtin;
 pub mod commands;
-mod config;
 pub mod domain;
 mod edge;
 
@@ -18,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use commands::{Applier, CommandContext, CommandError, CommandRegistry};
-pub use config::SyncConfig;
 pub use edge::DaemonEdge;
 
 use crate::clock::SharedClock;
@@ -71,7 +69,7 @@ pub fn agent_settings(config: &Config) -> anyhow::Result<AgentSettings> {
     Ok(AgentSettings {
         tenant: config.site.tenant.clone(),
         site: config.site.site.clone(),
-        boot_id: crate::events::boot_id().to_string(),
+        boot_id: crate::clock::boot_id().to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         host,
         port,

@@ -6,7 +6,7 @@ use sitebox_sync::wire::{Command, CommandState, VERSION};
 
 use super::*;
 use crate::clock::{SystemClock, Timestamp};
-use crate::queue::{JobId, JobSpec};
+use crate::model::job::{JobId, JobSpec};
 use crate::store::testing::temp_store;
 use crate::store::{StoreError, jobs};
 
@@ -36,7 +36,7 @@ async fn failed_job(store: &Store) -> JobId {
         .write(|tx| -> Result<JobId, StoreError> {
             let now = Timestamp::from_millis(1);
             let spec = JobSpec::new("default", "test.fail", json!({})).max_attempts(1);
-            let crate::queue::Enqueued::New(id) = tx.enqueue(&spec, now)? else {
+            let crate::model::job::Enqueued::New(id) = tx.enqueue(&spec, now)? else {
                 unreachable!("new job")
             };
             tx.execute(

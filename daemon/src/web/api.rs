@@ -12,18 +12,20 @@ use serde_json::{Value, json};
 
 use super::Web;
 use super::auth;
-use super::http::{self, ApiError, ApiResult, Caller};
+use super::caller::Caller;
+use super::response::{self, ApiError, ApiResult};
 use crate::clock::Timestamp;
 use crate::domain::expiry::disconnect_job;
 use crate::domain::{DomainError, plans, provisioning, subscribers, vouchers};
-use crate::events::{Actor, EventKind, NewEvent};
-use crate::queue::{JobId, admin};
+use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::job::JobId;
+use crate::queue::admin;
 use crate::store::web as sql;
 use crate::store::{Tx, sessions, subscriptions, vouchers as voucher_sql};
 
 /// `POST /api/v1/login` `{name, password}`: sets the session cookie, returns the CSRF token.
 pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAddr) -> ApiResult {
-    let body = http::read_json(request).await?;
+    let body = response::read_json(request).await?;
     let name = text(&body, "name")?;
     let password = text(&body, "password")?;
     if name.is_empty() || name.len() > 64 || password.len() > 1024 {
@@ -122,7 +124,7 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
         })
         .await?;
     tracing::info!(name = technician.name, %peer, "web: login");
-    let mut response = http::json(
+    let mut response = response::json(
         StatusCode::OK,
         &json!({ "name": technician.name, "role": technician.role, "csrf": csrf }),
     );
@@ -136,20 +138,20 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
 /// The GET routes (after the session check).
 pub(super) async fn get(web: &Web, caller: &Caller, route: &str, query: Option<&str>) -> ApiResult {
     match route {
-        "/session" => http::ok(&json!({
+        "/session" => response::ok(&json!({
             "name": caller.technician.name,
             "role": caller.role.as_str(),
             "csrf": caller.csrf,
         })),
-        "/snapshot" => http::ok(&super::snapshot::snapshot(web).await?),
+        "/snapshot" => response::ok(&super::snapshot::snapshot(web).await?),
         "/log" => {
-            let n = http::query_param(query, "lines")
+            let n = response::query_param(query, "lines")
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(200usize);
-            http::ok(&super::log_ring::LogRing::global().tail(n))
+            response::ok(&super::log_ring::LogRing::global().tail(n))
         }
         "/payments" => {
-            let receipt = http::query_param(query, "receipt").unwrap_or_default();
+            let receipt = response::query_param(query, "receipt").unwrap_or_default();
             let receipt = receipt.trim().to_string();
             if receipt.is_empty() {
                 return Err(ApiError::bad_request("give ?receipt="));
@@ -160,14 +162,17 @@ pub(super) async fn get(web: &Web, caller: &Caller, route: &str, query: Option<&
                 .await?;
             match found {
                 Some(mut payment) => {
-                    payment.phone = payment.phone.as_deref().map(subscribers::mask_phone);
-                    http::ok(&payment)
+                    payment.phone = payment
+                        .phone
+                        .as_deref()
+                        .map(crate::model::subscriber::mask_phone);
+                    response::ok(&payment)
                 }
                 None => Err(ApiError::not_found("no payment with that receipt")),
             }
         }
         "/subscribers" => {
-            let q = http::query_param(query, "q").unwrap_or_default();
+            let q = response::query_param(query, "q").unwrap_or_default();
             let found = web
                 .store
                 .read(move |conn| {
@@ -183,10 +188,10 @@ pub(super) async fn get(web: &Web, caller: &Caller, route: &str, query: Option<&
                     Ok::<_, crate::store::StoreError>(out)
                 })
                 .await?;
-            http::ok(&found)
+            response::ok(&found)
         }
         "/vouchers/sheet" => {
-            let batch = http::query_param(query, "batch").unwrap_or_default();
+            let batch = response::query_param(query, "batch").unwrap_or_default();
             let (made, plan) = web
                 .store
                 .read(move |conn| {
@@ -198,7 +203,7 @@ pub(super) async fn get(web: &Web, caller: &Caller, route: &str, query: Option<&
                     Ok::<_, DomainError>((made, plan))
                 })
                 .await?;
-            Ok(http::content(
+            Ok(response::content(
                 "text/html; charset=utf-8",
                 vouchers::sheet(&web.site_name, &plan, &made),
             ))
@@ -227,7 +232,7 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                     )
                 })
                 .await?;
-            let mut response = http::json(StatusCode::OK, &json!({ "ok": true }));
+            let mut response = response::json(StatusCode::OK, &json!({ "ok": true }));
             if let Ok(value) = HeaderValue::from_str(&auth::clear_cookie(web.config.tls())) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }
@@ -255,19 +260,19 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                     Ok(json!({ "session_id": id, "job": job }))
                 })
                 .await?;
-            http::ok(&kicked)
+            response::ok(&kicked)
         }
         "/jobs/retry" => {
             let id = JobId(number(&body, "job_id")?);
             match admin::retry(&web.store, actor, id, now).await? {
-                Some(outcome) => http::ok(&outcome),
+                Some(outcome) => response::ok(&outcome),
                 None => Err(ApiError::not_found(format!("no failed job {id}"))),
             }
         }
         "/jobs/discard" => {
             let id = JobId(number(&body, "job_id")?);
             match admin::discard(&web.store, actor, id, now).await? {
-                Some(job) => http::ok(&job),
+                Some(job) => response::ok(&job),
                 None => Err(ApiError::not_found(format!("no failed job {id}"))),
             }
         }
@@ -283,7 +288,7 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                     vouchers::generate(tx, &actor, now, &plan, count, length)
                 })
                 .await?;
-            http::ok(&json!({
+            response::ok(&json!({
                 "batch": batch,
                 "codes": made.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(),
             }))
@@ -299,7 +304,7 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
             web.store
                 .write(move |tx| audit(tx, now, &actor, &subject, detail))
                 .await?;
-            http::ok(&result)
+            response::ok(&result)
         }
         "/diagnostics/radius-auth" => {
             let username = text(&body, "username")?;
@@ -317,7 +322,7 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
             web.store
                 .write(move |tx| audit(tx, now, &actor, &subject, detail))
                 .await?;
-            http::ok(&result)
+            response::ok(&result)
         }
         "/routers/reprovision" => {
             let name = text(&body, "router")?;
@@ -335,13 +340,13 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                     Ok::<_, DomainError>(json!({ "router": name, "subscriber_jobs": jobs }))
                 })
                 .await?;
-            http::ok(&queued)
+            response::ok(&queued)
         }
         _ => Err(ApiError::not_found(format!("no action at {route}"))),
     }
 }
 
-async fn router_named(web: &Web, name: &str) -> Result<crate::domain::routers::Router, ApiError> {
+async fn router_named(web: &Web, name: &str) -> Result<crate::model::router::Router, ApiError> {
     let lookup = name.to_string();
     web.store
         .read(move |conn| crate::store::routers::by_name(conn, &lookup))
@@ -351,10 +356,7 @@ async fn router_named(web: &Web, name: &str) -> Result<crate::domain::routers::R
 
 /// A fresh login to `router` over its API (a link of its own, so the jobs' link is not
 /// disturbed), then `/system/identity` and `/system/resource`, timed.
-async fn router_login(
-    web: &Web,
-    router: &crate::domain::routers::Router,
-) -> Result<Value, ApiError> {
+async fn router_login(web: &Web, router: &crate::model::router::Router) -> Result<Value, ApiError> {
     let links = crate::links::RouterLinks::new(web.store.clone(), web.secrets.clone())
         .with_timeout(web.router_timeout);
     let name = router.name.clone();

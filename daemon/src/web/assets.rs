@@ -2,7 +2,7 @@
 
 use hyper::Response;
 
-use super::http::{Body, content};
+use super::response::{Body, content};
 
 const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");

@@ -2,27 +2,27 @@
 //! the page shares with them.
 
 use std::fmt::Write as _;
-use std::path::Path;
 use std::time::Duration;
 
 use hyper::{Response, StatusCode};
 
 use super::Web;
-use super::http::{self, ApiResult, Body};
+use super::host::{disk, rss_bytes};
+use super::response::{self, ApiResult, Body};
 use crate::store::{StoreError, jobs, web as sql};
 
 /// `GET /healthz`: 200 when a write reaches the database, else 503.
 pub(super) async fn healthz(web: &Web) -> Response<Body> {
     let write = web.store.write(|tx| sql::touch(tx));
     match tokio::time::timeout(Duration::from_secs(5), write).await {
-        Ok(Ok(())) => http::content("text/plain; charset=utf-8", "ok\n"),
+        Ok(Ok(())) => response::content("text/plain; charset=utf-8", "ok\n"),
         Ok(Err(err)) => unhealthy(&format!("store not writable: {err}\n")),
         Err(_) => unhealthy("store did not answer within 5 s\n"),
     }
 }
 
 fn unhealthy(why: &str) -> Response<Body> {
-    let mut response = http::content("text/plain; charset=utf-8", why.to_string());
+    let mut response = response::content("text/plain; charset=utf-8", why.to_string());
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     response
 }
@@ -221,7 +221,7 @@ pub(super) async fn metrics(web: &Web) -> ApiResult {
         m.sample("sitebox_data_disk_bytes", &[("kind", "total")], total);
         m.sample("sitebox_data_disk_bytes", &[("kind", "free")], free);
     }
-    Ok(http::content(
+    Ok(response::content(
         "text/plain; version=0.0.4; charset=utf-8",
         m.out,
     ))
@@ -257,23 +257,6 @@ fn label(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
-}
-
-/// This process's resident set size, from `/proc/self/statm`.
-pub(super) fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
-/// Total and free (for unprivileged users) bytes of the filesystem holding `dir`.
-pub(super) fn disk(dir: &Path) -> Option<(u64, u64)> {
-    let stat = nix::sys::statvfs::statvfs(dir).ok()?;
-    let block = stat.fragment_size() as u64;
-    Some((
-        stat.blocks() as u64 * block,
-        stat.blocks_available() as u64 * block,
-    ))
 }
 
 #[cfg(test)]

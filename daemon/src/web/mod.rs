@@ -9,11 +9,13 @@
 mod api;
 mod assets;
 pub mod auth;
-mod config;
+mod caller;
+mod host;
 mod http;
 pub mod log_ring;
 mod metrics;
 pub mod radius_test;
+mod response;
 mod server;
 mod snapshot;
 mod ws;
@@ -22,10 +24,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use config::WebConfig;
 pub use server::{Bound, bind, serve};
 
 use crate::clock::SharedClock;
+use crate::config::WebConfig;
 use crate::secrets::Secrets;
 use crate::store::Store;
 

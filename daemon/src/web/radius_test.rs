@@ -13,7 +13,7 @@ use sitebox_radius::auth::pap;
 use sitebox_radius::{Attribute, Client, Clients, Code, Packet, Secret, crypto};
 use tokio::net::UdpSocket;
 
-use super::http::ApiError;
+use super::response::ApiError;
 
 /// The client table's name for the test's requests (it shows in the counters).
 pub const CLIENT_NAME: &str = "sitebox-selftest";

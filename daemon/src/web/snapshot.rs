@@ -4,7 +4,8 @@
 use serde_json::{Value, json};
 
 use super::Web;
-use super::http::ApiError;
+use super::host;
+use super::response::ApiError;
 use crate::store::web as sql;
 use crate::store::{StoreError, jobs};
 
@@ -70,7 +71,7 @@ pub(super) async fn parts(web: &Web, wanted: &[Part]) -> Result<Value, ApiError>
                     row.phone = row
                         .phone
                         .as_deref()
-                        .map(crate::domain::subscribers::mask_phone);
+                        .map(crate::model::subscriber::mask_phone);
                 }
                 json!(rows)
             }
@@ -83,7 +84,7 @@ pub(super) async fn parts(web: &Web, wanted: &[Part]) -> Result<Value, ApiError>
 
 fn routers_now(
     conn: &rusqlite::Connection,
-) -> Result<Vec<crate::domain::routers::RouterHealth>, crate::domain::DomainError> {
+) -> Result<Vec<crate::model::router::RouterHealth>, crate::domain::DomainError> {
     crate::domain::routers::health(conn)
 }
 
@@ -96,7 +97,7 @@ async fn status(web: &Web) -> Result<Value, ApiError> {
             Ok::<_, StoreError>((jobs::stats(conn, now)?, crate::store::sync::status(conn)?))
         })
         .await?;
-    let disk = super::metrics::disk(&web.data_dir);
+    let disk = host::disk(&web.data_dir);
     let radius = web.radius.as_ref().map(|counters| {
         let snapshot = counters.snapshot();
         let nas: Vec<Value> = snapshot
@@ -138,7 +139,7 @@ async fn status(web: &Web) -> Result<Value, ApiError> {
             "uptime_s": web.started.elapsed().as_secs(),
             "disk_total": disk.map(|d| d.0),
             "disk_free": disk.map(|d| d.1),
-            "rss_bytes": super::metrics::rss_bytes(),
+            "rss_bytes": host::rss_bytes(),
         },
         "queues": queues,
         "oldest_pending_ms": oldest_pending_ms,

@@ -24,9 +24,10 @@ use tokio_util::task::TaskTracker;
 
 use super::Web;
 use super::auth;
-use super::http::{ApiError, ApiResult, Caller};
+use super::caller::Caller;
+use super::response::{ApiError, ApiResult, Body};
 use super::snapshot::{self, Part};
-use crate::events::EventKind;
+use crate::model::event::EventKind;
 
 /// WebSockets open at once (each holds a bus subscription and a task).
 static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
@@ -100,7 +101,7 @@ pub(super) fn upgrade(
             Err(err) => tracing::debug!(error = %err, "web: WebSocket upgrade failed"),
         }
     });
-    let mut response = Response::new(super::http::Body::default());
+    let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));

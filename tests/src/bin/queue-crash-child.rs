@@ -14,9 +14,8 @@ use std::time::Duration;
 use anyhow::Context;
 use sitebox::clock::{SharedClock, SystemClock};
 use sitebox::config::{StoreConfig, Synchronous};
-use sitebox::queue::{
-    Backoff, ClaimedJob, Handlers, JobError, JobSpec, QueueRunner, RunnerSettings,
-};
+use sitebox::model::job::{ClaimedJob, JobSpec};
+use sitebox::queue::{Backoff, Handlers, JobError, QueueRunner, RunnerSettings};
 use sitebox::store::{Opener, Store, StoreError, jobs};
 use tokio_util::sync::CancellationToken;
 

@@ -2,7 +2,7 @@ use serde_json::json;
 use sitebox_sync::wire::Lane;
 
 use super::*;
-use crate::events::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, EventKind, NewEvent};
 use crate::store::testing::temp_store;
 
 fn emit(store: &crate::store::Store, kinds: &[EventKind]) {

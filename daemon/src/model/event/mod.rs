@@ -1,18 +1,15 @@
-//! Domain events: written to the outbox in the same transaction as the change they describe,
-//! with an audit row, then published in-process after the commit (WebSocket hub, metrics, sync).
+//! Domain events as data: what happened ([`EventKind`]), who did it ([`Actor`]), an event
+//! about to be written ([`NewEvent`]) and one committed ([`EventRecord`]). The store writes
+//! them to the outbox in the same transaction as the change they describe, with an audit row,
+//! and publishes them in-process after the commit (`store::EventBus`).
 //!
 //! Payloads carry no secrets (no passwords, hashes or keys) and mask what the cloud does not
 //! need.
 
-mod bus;
 mod kind;
-
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use serde::Serialize;
 
-pub use bus::EventBus;
 pub use kind::{EventKind, Lane};
 
 use crate::clock::Timestamp;
@@ -94,20 +91,4 @@ pub struct EventRecord {
     pub subject: String,
     /// The data.
     pub payload: serde_json::Value,
-}
-
-/// This run of the process: a random id and the instant it started.
-fn boot() -> &'static (String, Instant) {
-    static BOOT: OnceLock<(String, Instant)> = OnceLock::new();
-    BOOT.get_or_init(|| (uuid::Uuid::now_v7().to_string(), Instant::now()))
-}
-
-/// The id of this run of the process.
-pub fn boot_id() -> &'static str {
-    &boot().0
-}
-
-/// Milliseconds since this run of the process started.
-pub fn uptime_ms() -> i64 {
-    i64::try_from(boot().1.elapsed().as_millis()).unwrap_or(i64::MAX)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::ConfigDuration;
+use super::ConfigDuration;
 
 /// `[web]`.
 #[derive(Debug, Clone, Deserialize)]

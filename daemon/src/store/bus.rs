@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
-use super::EventRecord;
+use crate::model::event::EventRecord;
 
 /// How many events a slow listener may fall behind before it is told it lagged (and must
 /// resync from the outbox).

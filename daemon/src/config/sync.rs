@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::ConfigDuration;
+use super::ConfigDuration;
 
 /// `[sync]`. Absent means disabled.
 #[derive(Debug, Clone, Deserialize)]

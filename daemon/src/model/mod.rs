@@ -1,0 +1,17 @@
+//! The bottom layer: the records the store reads and writes, their ids and states, job specs
+//! and events, as plain data. Everything above (store, queue, domain, the adapters) speaks in
+//! these types; this module knows nothing of SQL, IO or any layer above it.
+
+pub mod event;
+mod ids;
+pub mod job;
+pub mod payment;
+pub mod plan;
+pub mod router;
+pub mod session;
+pub mod subscriber;
+pub mod subscription;
+pub mod technician;
+pub mod voucher;
+
+pub use ids::{PlanId, RouterId, SubscriberId, SubscriptionId};

@@ -1,0 +1,48 @@
+//! Payments: M-Pesa confirmations relayed by the cloud and cash taken at the site, as stored.
+
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+
+/// A stored payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Payment {
+    /// Row id.
+    pub id: i64,
+    /// `mpesa`, `cash` or `voucher`.
+    pub provider: String,
+    /// Receipt.
+    pub receipt: String,
+    /// Minor units.
+    pub amount: i64,
+    /// Currency.
+    pub currency: String,
+    /// Phone (masked when shown).
+    pub phone: Option<String>,
+    /// `applied` or `rejected`.
+    pub state: String,
+    /// Why rejected.
+    pub reason: Option<String>,
+    /// The subscription granted.
+    pub subscription_id: Option<i64>,
+    /// When received.
+    pub received_at: Timestamp,
+}
+
+/// A payment row to insert.
+#[derive(Debug)]
+pub struct NewPayment<'a> {
+    pub provider: &'a str,
+    pub receipt: &'a str,
+    pub checkout_request_id: Option<&'a str>,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub phone: Option<&'a str>,
+    pub plan_id: Option<i64>,
+    pub subscriber_id: Option<i64>,
+    pub mac: Option<String>,
+    pub state: &'a str,
+    pub reason: Option<&'a str>,
+    pub raw: &'a str,
+    pub received_at: Timestamp,
+}
