@@ -3,17 +3,19 @@
 #
 #  1. the toolchains, installed when missing (as root): the Rust targets (rustup), Debian's cross
 #     gcc and libc for each target, qemu-user-static, cargo-deb (the same pin as tests/package.sh);
-#  2. one release build for both targets (`cargo build --target … --target …`), then
-#     `cargo deb --no-build` per target into target/debian/, beside the amd64 package:
+#  2. `cargo deb -p sitebox --target …` per target (a release build with the package's own
+#     settings: no simulator, no failpoints) into target/debian/, beside the amd64 package:
 #     sitebox_VERSION-1_arm64.deb and sitebox_VERSION-1_armhf.deb;
 #  3. each archive: Architecture, Depends, the same files and modes as the amd64 package, and
-#     /usr/bin/siteboxd an ELF for that machine;
-#  4. the binary taken from each package, under qemu-aarch64-static / qemu-arm-static: it starts
-#     on the embedded defaults (config/dev.toml: its simulated router, fixed loopback ports),
-#     configures the simulated router for RADIUS and polls it, answers radclient's PAP and CHAP
-#     Access-Requests (Access-Accept with the plan's rate limit) and an Accounting-Start, puts the
-#     subscriber on the router (read back through the RouterOS API with librouteros), and stops
-#     on SIGTERM with exit status 0 and "siteboxd stopped".
+#     /usr/bin/siteboxd an ELF for that machine holding no simulator and no failpoints;
+#  4. the binary taken from each package, under qemu-aarch64-static / qemu-arm-static, on the
+#     embedded defaults (`siteboxd print-default-config`) with their in-process simulator off
+#     (the package has none) and free loopback ports: it starts, takes a simulated router
+#     (the host's `routeros-sim`) added with `siteboxd routers add`, configures it for RADIUS,
+#     answers radclient's PAP and CHAP Access-Requests (Access-Accept with the plan's rate
+#     limit; a wrong password rejected) and an Accounting-Start (stored), puts the subscriber
+#     on the router (read back through the RouterOS API with librouteros), and stops on
+#     SIGTERM with exit status 0 and "siteboxd stopped".
 #
 # docs/OPERATIONS.md, "Cross-building for ARM boards", is what step 1 and 2 run.
 #
@@ -79,30 +81,30 @@ fi
 # --- 2. build -------------------------------------------------------------------------------
 # ring and SQLite compile C for the target: the cc crate takes CC_<triple>; rustc links with
 # the cross gcc (CARGO_TARGET_<TRIPLE>_LINKER).
-target_args=()
 for arch in "${arches[@]}"; do
   t=$(triple "$arch")
   export "CC_${t//-/_}=$(gnu "$arch")-gcc"
   upper=${t//-/_}
   export "CARGO_TARGET_${upper^^}_LINKER=$(gnu "$arch")-gcc"
-  target_args+=(--target "$t")
 done
 if ((build)); then
-  say "cargo build --release --locked -p sitebox --bin siteboxd ${target_args[*]}"
   started=$SECONDS
-  cargo build --release --locked -p sitebox --bin siteboxd "${target_args[@]}"
-  say "built in $((SECONDS - started)) s"
+  # cargo deb builds with the package's own settings ([package.metadata.deb] of daemon/:
+  # features, profile); the second target reuses the host's build scripts and proc macros.
   for arch in "${arches[@]}"; do
-    cargo deb -p sitebox --target "$(triple "$arch")" --no-build --output target/debian/
+    cargo deb -p sitebox --target "$(triple "$arch")" --output target/debian/ -- --locked
   done
+  say "built in $((SECONDS - started)) s"
 fi
 version=$(cargo metadata --format-version 1 --no-deps --locked \
   | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="sitebox"))')
 
 work=$(mktemp -d /tmp/sitebox-package-arm.XXXXXX)
 daemon_pid=
+sim_pid=
 cleanup() {
   if [[ -n $daemon_pid ]]; then kill -KILL "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+  if [[ -n $sim_pid ]]; then kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -128,6 +130,10 @@ for arch in "${arches[@]}"; do
   # ELF e_machine: 2 bytes, little-endian, at offset 18.
   machine=$(od -An -t u2 -j 18 -N 2 "$bin" | tr -d ' ')
   [[ $machine == "$(elf_machine "$arch")" ]] || fail "$arch: /usr/bin/siteboxd is for ELF machine $machine"
+  # What ships is what runs (as tests/package.sh checks for amd64).
+  for dev_only in simulate-router SITEBOX_SYNC_FAILPOINT; do
+    ! grep -aq "$dev_only" "$bin" || fail "$arch: the packaged siteboxd contains $dev_only"
+  done
   pass "$arch: $(basename "$deb") ($(stat -c %s "$deb") bytes), Depends: $(field Depends), siteboxd ELF machine $machine ($(stat -c %s "$bin") bytes)${amd64_deb:+, same files and modes as amd64}"
 done
 
@@ -145,20 +151,47 @@ if ! "$python" -c 'import librouteros' 2>/dev/null; then
   fi
 fi
 
-# The embedded defaults' fixed addresses (config/dev.toml).
-auth=127.0.0.1:11812
-acct=127.0.0.1:11813
-secret=simulator-secret
+# The router: the host's RouterOS simulator on a free port (the package's siteboxd has none
+# inside), added to each daemon as a managed router.
+cargo build --locked --quiet -p sitebox-routeros --bin routeros-sim
+free_port() { # tcp|udp
+  python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if sys.argv[1] == "tcp" else socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' "$1"
+}
+secret=arm-radius-secret
 for arch in "${arches[@]}"; do
   run_dir="$work/run-$arch"
   mkdir -p "$run_dir"
   emulator=("$(qemu "$arch")" -L "/usr/$(gnu "$arch")")
   bin="$work/$arch/usr/bin/siteboxd"
-  # The CLI and the daemon share the defaults' relative data dir: both run in $run_dir.
-  siteboxd() { (cd "$run_dir" && env -u SITEBOX_CONFIG -u RUST_LOG SITEBOX_ALLOW_ROOT=1 "${emulator[@]}" "$bin" "$@"); }
+  auth=127.0.0.1:$(free_port udp)
+  acct=127.0.0.1:$(free_port udp)
+  api_port=$(free_port tcp)
+  target/debug/routeros-sim --listen "127.0.0.1:$api_port" >"$run_dir/routeros-sim.log" 2>&1 &
+  sim_pid=$!
+  # The embedded defaults, as this build prints them; only the simulator and the ports change.
+  # The daemon and the CLI share the defaults' relative data dir: both run in $run_dir.
+  (cd "$run_dir" && env SITEBOX_ALLOW_ROOT=1 "${emulator[@]}" "$bin" print-default-config) \
+    | python3 -c '
+import sys
+wanted = {("radius", "auth_listen"): sys.argv[1], ("radius", "acct_listen"): sys.argv[2],
+          ("web", "listen"): sys.argv[3], ("simulator", "enabled"): "false"}
+section, out = None, []
+for line in sys.stdin.read().splitlines():
+    if line.startswith("["):
+        section = line.strip("[]")
+    key = line.split("=")[0].strip()
+    if (section, key) in wanted:
+        value = wanted.pop((section, key))
+        line = f"{key} = {value}" if value == "false" else f"{key} = \"{value}\""
+    out.append(line)
+assert not wanted, f"not in the embedded defaults: {sorted(wanted)}"
+print("\n".join(out))' "$auth" "$acct" "127.0.0.1:$(free_port tcp)" >"$run_dir/sitebox.toml"
+  siteboxd() { (cd "$run_dir" && env -u RUST_LOG SITEBOX_ALLOW_ROOT=1 "${emulator[@]}" "$bin" --config sitebox.toml "$@"); }
   log="$run_dir/daemon.log"
   started=$SECONDS
-  (cd "$run_dir" && exec env -u SITEBOX_CONFIG -u RUST_LOG SITEBOX_ALLOW_ROOT=1 "${emulator[@]}" "$bin" run) >"$log" 2>&1 &
+  (cd "$run_dir" && exec env -u RUST_LOG SITEBOX_ALLOW_ROOT=1 "${emulator[@]}" "$bin" --config sitebox.toml run) >"$log" 2>&1 &
   daemon_pid=$!
   wait_for() { # NEEDLE SECONDS
     local deadline=$((SECONDS + $2))
@@ -169,9 +202,11 @@ for arch in "${arches[@]}"; do
     done
   }
   wait_for "siteboxd running" 60
-  wait_for "router configured for RADIUS" 60
   ready=$((SECONDS - started))
-
+  siteboxd routers add gw1 --address 127.0.0.1 --secret "$secret" --api-host 127.0.0.1 \
+    --api-port "$api_port" --api-user admin --api-password admin >"$run_dir/cli.log" 2>&1 \
+    || fail "$arch: routers add: $(cat "$run_dir/cli.log")"
+  wait_for "router configured for RADIUS" 60
   siteboxd plans add day --price 50 --validity 1d --rate-limit 2M/4M >"$run_dir/cli.log" 2>&1 \
     || fail "$arch: plans add: $(cat "$run_dir/cli.log")"
   siteboxd subscribers add alice --password arctangent >"$run_dir/cli.log" 2>&1 \
@@ -193,14 +228,14 @@ $(cat "$log")"
   [[ $start == *Accounting-Response* ]] || fail "$arch: Accounting-Start: $start"
   sessions=$(siteboxd sessions list --json 2>&1) || fail "$arch: sessions list: $sessions"
   [[ $sessions == *'"arm-1"'* ]] || fail "$arch: the Accounting-Start is not stored: $sessions"
-  pass "$arch: qemu: started on the embedded defaults in ${ready} s; PAP and CHAP Access-Accept, wrong password rejected, Accounting-Start answered and stored"
+  pass "$arch: qemu: started on the embedded defaults in ${ready} s, router added and configured; PAP and CHAP Access-Accept, wrong password rejected, Accounting-Start answered and stored"
 
   # The subscriber reaches the simulated router: its hotspot user, enabled, with the plan's
   # profile (the grant queues the provisioning; under qemu it takes a moment).
   deadline=$((SECONDS + 60))
-  until router=$("$python" - 2>&1 <<'PY'
-import librouteros
-api = librouteros.connect("127.0.0.1", "admin", "admin", port=18728)
+  until router=$(API_PORT=$api_port "$python" - 2>&1 <<'PY'
+import os, librouteros
+api = librouteros.connect("127.0.0.1", "admin", "admin", port=int(os.environ["API_PORT"]))
 users = [u for u in api.path("ip", "hotspot", "user") if u.get("name") == "alice"]
 radius = [r for r in api.path("radius") if r.get("address") == "127.0.0.1"]
 profiles = [p for p in api.path("ip", "hotspot", "user", "profile") if p.get("name") == "sitebox-day"]
@@ -221,6 +256,9 @@ $(siteboxd queue list 2>&1)"
   status=0
   wait "$daemon_pid" || status=$?
   daemon_pid=
+  kill -TERM "$sim_pid"
+  wait "$sim_pid" || true
+  sim_pid=
   ((status == 0)) || fail "$arch: siteboxd exited with $status on SIGTERM: $(tail -20 "$log")"
   grep -qF "siteboxd stopped" "$log" || fail "$arch: no \"siteboxd stopped\": $(tail -20 "$log")"
   pass "$arch: qemu: SIGTERM: drained and stopped in $((SECONDS - stopping)) s, exit 0 ($((SECONDS - started)) s in all)"
