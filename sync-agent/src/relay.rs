@@ -171,10 +171,17 @@ impl Relay {
         self.drained = [false; 4];
     }
 
-    /// The cloud asked for everything from `seq` on again (it lost or never got it).
+    /// The cloud asked for everything from `seq` on again (it lost or never got it). It has
+    /// everything below `seq`, so each lane goes back to `seq - 1` at most, never to the
+    /// cursor below it: a lane that has not sent that far yet keeps its place.
     pub fn resend_from(&mut self, seq: u64) {
-        self.cursor = self.cursor.min(seq.saturating_sub(1));
-        self.rewind();
+        let target = seq.saturating_sub(1);
+        self.cursor = self.cursor.min(target);
+        for position in &mut self.sent_through {
+            *position = (*position).min(target).max(self.cursor);
+        }
+        self.drained = [false; 4];
+        self.in_flight.clear();
     }
 
     fn rewind(&mut self) {
@@ -449,6 +456,39 @@ mod tests {
         assert_eq!(relay.next_read().expect("read").after, 19);
         relay.resend_from(90);
         assert_eq!(relay.cursor(), 19, "never raises the cursor");
+    }
+
+    #[test]
+    fn resend_from_above_the_cursor_rewinds_only_lanes_past_it() {
+        let mut relay = relay(8);
+        relay.connected();
+        let now = Instant::now();
+        // Payments sent 10..12, results and events empty, telemetry 1..3; the cursor is 0.
+        let r = relay.next_read().expect("read");
+        relay
+            .on_read(r, read(&[10, 11, 12]), now, 0)
+            .expect("batch");
+        for _ in 0..5 {
+            let r = relay.next_read().expect("read");
+            if r.lane == Lane::Telemetry {
+                relay.on_read(r, read(&[1, 2, 3]), now, 0).expect("batch");
+                break;
+            }
+            relay.on_read(r, read(&[]), now, 0);
+        }
+        // The cloud has everything below 11.
+        relay.resend_from(11);
+        assert_eq!(relay.cursor(), 0);
+        assert_eq!(relay.in_flight(), 0);
+        let again = relay.next_read().expect("read");
+        assert_eq!((again.lane, again.after), (Lane::Payments, 10));
+        relay.on_read(again, read(&[]), now, 0);
+        for _ in 0..2 {
+            let r = relay.next_read().expect("read");
+            relay.on_read(r, read(&[]), now, 0);
+        }
+        let telemetry = relay.next_read().expect("read");
+        assert_eq!((telemetry.lane, telemetry.after), (Lane::Telemetry, 3));
     }
 
     #[test]

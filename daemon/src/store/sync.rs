@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::value::RawValue;
 use sitebox_sync::edge::BudgetReport;
-use sitebox_sync::wire::{CommandResult, CommandState, Lane, VERSION, WireEvent};
+use sitebox_sync::wire::{CommandResult, CommandState, Lane, ResendOutcome, VERSION, WireEvent};
 
 use super::StoreError;
 use crate::clock::Timestamp;
@@ -115,38 +115,42 @@ pub fn mark_acked(
     Ok(marked)
 }
 
-/// What a `resend_from` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Resend {
-    /// The seq asked for.
-    pub from: u64,
-    /// The cursor now.
-    pub cursor: u64,
-    /// Rows made unacked again (they had been acked but the cloud lost them).
-    pub unacked_again: usize,
-    /// The oldest seq still held (rows below it were pruned and cannot be sent again).
-    pub oldest_held: Option<u64>,
-}
-
 /// The cloud asks for everything from `from` on again: rows it had acked from there are
-/// made unacked and the cursor is lowered to `from - 1`.
-pub fn resend_from(conn: &Connection, from: u64) -> Result<Resend, StoreError> {
+/// made unacked and the cursor is lowered to `from - 1`. A request that an ack committed
+/// after it (`issued_at`, the cloud's clock) has overtaken changes nothing
+/// ([`ResendOutcome::overtakes`]): it waited in the broker while the cloud got the events.
+pub fn resend_from(
+    conn: &Connection,
+    from: u64,
+    issued_at: i64,
+) -> Result<ResendOutcome, StoreError> {
+    let (cursor_now, acked_server_time): (i64, Option<i64>) = conn
+        .prepare_cached("SELECT cloud_cursor, server_time FROM sync_state WHERE id = 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let overtaken =
+        ResendOutcome::overtakes(from_seq(cursor_now), acked_server_time, from, issued_at);
     let from_i = to_seq(from.max(1));
-    let unacked_again = conn
-        .prepare_cached(
-            "UPDATE outbox SET acked_at = NULL WHERE seq >= ?1 AND acked_at IS NOT NULL",
+    let mut unacked_again = 0;
+    if !overtaken {
+        unacked_again = conn
+            .prepare_cached(
+                "UPDATE outbox SET acked_at = NULL WHERE seq >= ?1 AND acked_at IS NOT NULL",
+            )?
+            .execute([from_i])?;
+        conn.prepare_cached(
+            "UPDATE sync_state SET cloud_cursor = min(cloud_cursor, ?1) WHERE id = 1",
         )?
-        .execute([from_i])?;
-    conn.prepare_cached("UPDATE sync_state SET cloud_cursor = min(cloud_cursor, ?1) WHERE id = 1")?
         .execute([from_i - 1])?;
+    }
     let oldest_held: Option<i64> = conn
         .prepare_cached("SELECT min(seq) FROM outbox")?
         .query_row([], |row| row.get(0))?;
-    Ok(Resend {
+    Ok(ResendOutcome {
         from,
         cursor: cursor(conn)?,
         unacked_again,
         oldest_held: oldest_held.map(from_seq),
+        overtaken,
     })
 }
 

@@ -26,11 +26,11 @@ struct RetryFailed {
 
 /// Registers the built-in commands.
 pub fn register(registry: &mut CommandRegistry) {
-    registry.register_typed(RESEND_FROM, |tx, _ctx, args: ResendFrom| {
+    registry.register_typed(RESEND_FROM, |tx, ctx, args: ResendFrom| {
         if args.seq == 0 {
             return Err(CommandError::rejected("seq starts at 1"));
         }
-        let resend = store::sync::resend_from(tx, args.seq)?;
+        let resend = store::sync::resend_from(tx, args.seq, ctx.issued_at)?;
         Ok(serde_json::to_value(resend).unwrap_or_default())
     });
     registry.register_typed("queue.retry_failed", |tx, ctx, args: RetryFailed| {

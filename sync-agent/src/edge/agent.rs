@@ -18,8 +18,8 @@ use crate::backoff::Backoff;
 use crate::failpoint;
 use crate::relay::Relay;
 use crate::wire::{
-    Ack, Command, CommandResult, CommandState, Presence, RESEND_FROM, Status, Topic, TopicKind,
-    VERSION,
+    Ack, Command, CommandResult, CommandState, Presence, RESEND_FROM, ResendOutcome, Status, Topic,
+    TopicKind, VERSION,
 };
 
 /// What the event-loop task tells the relay task.
@@ -431,9 +431,22 @@ impl<S: EdgeStore> Agent<S> {
             "sync: command handled"
         );
         if result.kind == RESEND_FROM && result.state == CommandState::Applied && !result.repeat {
-            match self.store.cursor().await {
-                Ok(cursor) => relay.resend_from(cursor + 1),
-                Err(err) => tracing::warn!(error = %err, "sync: cannot read the cursor"),
+            match serde_json::from_value::<ResendOutcome>(result.result.clone()) {
+                // The cloud has had everything since it asked: rewinding would only send the
+                // window (and everything after the cursor) again as duplicates.
+                Ok(outcome) if outcome.overtaken => tracing::info!(
+                    from = outcome.from,
+                    cursor = outcome.cursor,
+                    "sync: resend_from overtaken by a later ack; nothing resent"
+                ),
+                Ok(outcome) => relay.resend_from(outcome.from),
+                Err(err) => {
+                    tracing::warn!(error = %err, "sync: resend_from result unreadable; sending again from the cursor");
+                    match self.store.cursor().await {
+                        Ok(cursor) => relay.resend_from(cursor + 1),
+                        Err(err) => tracing::warn!(error = %err, "sync: cannot read the cursor"),
+                    }
+                }
             }
         }
         self.publish_result(&result).await;

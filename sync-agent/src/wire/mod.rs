@@ -4,6 +4,7 @@ mod ack;
 mod batch;
 mod command;
 mod lane;
+mod resend;
 mod status;
 mod topic;
 
@@ -11,6 +12,7 @@ pub use ack::Ack;
 pub use batch::{Batch, MAX_DECODED_BYTES, WireEvent, ZSTD_MAGIC};
 pub use command::{Command, CommandResult, CommandState, RESEND_FROM};
 pub use lane::Lane;
+pub use resend::ResendOutcome;
 pub use status::{Presence, Status};
 pub use topic::{PREFIX, Topic, TopicKind, all_sites, valid_id};
 

@@ -111,8 +111,9 @@ fn resend_from_unacks_and_lowers_the_cursor() {
         .write_blocking(|tx| mark_acked(tx, 5, 0, 0, Timestamp::from_millis(1)))
         .expect("mark");
     let resend = store
-        .write_blocking(|tx| resend_from(tx, 3))
+        .write_blocking(|tx| resend_from(tx, 3, 0))
         .expect("resend");
+    assert!(!resend.overtaken);
     assert_eq!(resend.cursor, 2);
     assert_eq!(resend.unacked_again, 3);
     assert_eq!(resend.oldest_held, Some(1));
@@ -120,4 +121,26 @@ fn resend_from_unacks_and_lowers_the_cursor() {
         .read_blocking(|c| unacked(c, Lane::Events, 0, 10))
         .expect("read");
     assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4, 5]);
+}
+
+#[test]
+fn a_resend_request_overtaken_by_a_later_ack_rewinds_nothing() {
+    let (store, _dir) = temp_store();
+    emit(&store, &[EventKind::JobFailed; 5]);
+    // The cloud asked at its t=1,000 for seq 2 on; an ack it committed at t=2,000 covers 5.
+    store
+        .write_blocking(|tx| mark_acked(tx, 5, 2_000, 0, Timestamp::from_millis(1)))
+        .expect("mark");
+    let stale = store
+        .write_blocking(|tx| resend_from(tx, 2, 1_000))
+        .expect("resend");
+    assert!(stale.overtaken);
+    assert_eq!((stale.cursor, stale.unacked_again), (5, 0));
+    assert_eq!(store.read_blocking(cursor).expect("cursor"), 5);
+    // Asked after that ack (the cloud lost what it had acked): applied.
+    let fresh = store
+        .write_blocking(|tx| resend_from(tx, 2, 3_000))
+        .expect("resend");
+    assert!(!fresh.overtaken);
+    assert_eq!((fresh.cursor, fresh.unacked_again), (1, 4));
 }
