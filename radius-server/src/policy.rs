@@ -13,7 +13,7 @@ use crate::accounting::AccountingRecord;
 use crate::clients::Client;
 use crate::reply::AcceptAttributes;
 use crate::request::{AccessRequest, Proof};
-use crate::secret::Secret;
+pub use crate::verify::{Credential, NtHash, Verification};
 use crate::verify::{Verified, verify};
 
 /// Answers the server's questions. Implementations run their store work off the async workers
@@ -104,47 +104,6 @@ impl std::fmt::Debug for Check {
             .field("request", &self.inner.request)
             .finish_non_exhaustive()
     }
-}
-
-/// The user's secret, as the store has it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credential {
-    /// The cleartext password: verifies PAP, CHAP, MS-CHAPv1 and MS-CHAPv2.
-    Password(Secret),
-    /// The NT hash (MD4 of the UTF-16LE password): verifies MS-CHAPv1/v2 and PAP (by hashing the
-    /// PAP password), not CHAP.
-    NtHash(NtHash),
-    /// A MAC-auth login: verified when User-Name and Calling-Station-Id are the same MAC.
-    MacAuth,
-    /// No such user.
-    UnknownUser,
-}
-
-/// An NT password hash. `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct NtHash(pub [u8; 16]);
-
-impl std::fmt::Debug for NtHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NtHash(<redacted>)")
-    }
-}
-
-/// The outcome of checking the request's proof against the [`Credential`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Verification {
-    /// The proof matches.
-    Verified,
-    /// The policy does not know the user.
-    UnknownUser,
-    /// The proof does not match (wrong password).
-    WrongPassword,
-    /// A MAC-auth user whose User-Name is not the Calling-Station-Id MAC.
-    MacMismatch,
-    /// The request carries no usable proof (no password attribute, or a malformed one).
-    NoProof,
-    /// The stored credential cannot check this method (CHAP against an NT hash).
-    MethodUnavailable,
 }
 
 /// The policy's answer.

@@ -1,12 +1,53 @@
 //! Checks the proof in an Access-Request against the policy's credential. Pure: a policy calls
-//! it between the policy's two answers.
+//! it between the policy's two answers. The credential and the outcome are defined here, below
+//! the policy trait that hands them over (and re-exports them).
 
 use crate::auth::mschap::{self, MsChapV2Success};
 use crate::auth::{chap, pap};
 use crate::mac::MacAddress;
-use crate::policy::{Credential, NtHash, Verification};
 use crate::request::{AccessRequest, Proof};
 use crate::secret::Secret;
+
+/// The user's secret, as the store has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// The cleartext password: verifies PAP, CHAP, MS-CHAPv1 and MS-CHAPv2.
+    Password(Secret),
+    /// The NT hash (MD4 of the UTF-16LE password): verifies MS-CHAPv1/v2 and PAP (by hashing the
+    /// PAP password), not CHAP.
+    NtHash(NtHash),
+    /// A MAC-auth login: verified when User-Name and Calling-Station-Id are the same MAC.
+    MacAuth,
+    /// No such user.
+    UnknownUser,
+}
+
+/// An NT password hash. `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NtHash(pub [u8; 16]);
+
+impl std::fmt::Debug for NtHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NtHash(<redacted>)")
+    }
+}
+
+/// The outcome of checking the request's proof against the [`Credential`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verification {
+    /// The proof matches.
+    Verified,
+    /// The policy does not know the user.
+    UnknownUser,
+    /// The proof does not match (wrong password).
+    WrongPassword,
+    /// A MAC-auth user whose User-Name is not the Calling-Station-Id MAC.
+    MacMismatch,
+    /// The request carries no usable proof (no password attribute, or a malformed one).
+    NoProof,
+    /// The stored credential cannot check this method (CHAP against an NT hash).
+    MethodUnavailable,
+}
 
 /// The verification outcome, and for a good MS-CHAPv2 login what the Access-Accept must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]

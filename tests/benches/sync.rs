@@ -469,7 +469,11 @@ fn online(
             let now = clock.now();
             let record = store
                 .write(move |tx| -> Result<_, StoreError> {
-                    tx.emit(now, &Actor::System, NewEvent::new(kind, subject, payload))
+                    tx.emit(
+                        now,
+                        &Actor::System,
+                        NewEvent::recorded(kind, subject, payload),
+                    )
                 })
                 .await
                 .expect("emit");

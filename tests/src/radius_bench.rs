@@ -16,7 +16,7 @@ use sitebox::domain::{plans, routers, subscribers, subscriptions};
 use sitebox::model::event::Actor;
 use sitebox::model::plan::NewPlan;
 use sitebox::model::router::NewRouter;
-use sitebox::model::subscriber::NewSubscriber;
+use sitebox::model::subscriber::{NewSubscriber, SubscriberKind};
 use sitebox::model::subscription::{Origin, Source};
 use sitebox::secrets::Secrets;
 use sitebox::store::{Opener, Store};
@@ -334,7 +334,7 @@ fn seed(config: &Path, logins: &[Login]) -> anyhow::Result<()> {
                     now,
                     NewSubscriber {
                         username: login.name,
-                        kind: "hotspot".into(),
+                        kind: SubscriberKind::Hotspot,
                         password: Some(login.password),
                         nt_hash: None,
                         mac_auth: false,

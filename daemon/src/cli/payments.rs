@@ -8,6 +8,7 @@ use super::context::{Context, show_money};
 use super::output;
 use crate::domain::payments::{self, Confirmation};
 use crate::model::event::Actor;
+use crate::model::payment::Provider;
 use crate::model::subscriber::mask_phone;
 use crate::store::payments as sql;
 
@@ -79,7 +80,7 @@ pub(super) fn run(ctx: &Context, command: PaymentsCommand) -> anyhow::Result<()>
                         p.provider.clone(),
                         show_money(p.amount, &p.currency),
                         p.phone.as_deref().map(mask_phone).unwrap_or_default(),
-                        p.state.clone(),
+                        p.state.to_string(),
                         p.reason.clone().unwrap_or_default(),
                     ]
                 })
@@ -98,7 +99,7 @@ pub(super) fn run(ctx: &Context, command: PaymentsCommand) -> anyhow::Result<()>
             phone,
         } => {
             let confirmation = Confirmation {
-                provider: "cash".into(),
+                provider: Provider::Cash.to_string(),
                 receipt,
                 checkout_request_id: None,
                 amount: serde_json::from_str(&amount)

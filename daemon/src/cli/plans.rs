@@ -6,7 +6,7 @@ use super::context::{Context, money, seconds, show_money, show_size, size};
 use super::output;
 use crate::domain::plans::{self, PlanEdit};
 use crate::model::event::Actor;
-use crate::model::plan::NewPlan;
+use crate::model::plan::{NewPlan, PlanKind};
 use crate::store::plans as sql;
 
 /// Plan subcommands.
@@ -50,7 +50,7 @@ pub enum PlansCommand {
         interim: String,
         /// `hotspot`, `pppoe` or `any`.
         #[arg(long, default_value = "hotspot")]
-        kind: String,
+        kind: PlanKind,
     },
     /// List plans.
     List {
@@ -159,14 +159,14 @@ pub(super) fn run(ctx: &Context, command: PlansCommand) -> anyhow::Result<()> {
                 .map(|p| {
                     vec![
                         p.name.clone(),
-                        p.kind.clone(),
+                        p.kind.to_string(),
                         show_money(p.price, &p.currency),
                         format!("{}s", p.validity_s),
                         p.time_limit_s.map_or("-".into(), |t| format!("{t}s")),
                         p.data_limit.map_or("-".into(), show_size),
                         p.rate_limit.clone().unwrap_or_else(|| "-".into()),
                         p.shared_users.to_string(),
-                        p.state.clone(),
+                        p.state.to_string(),
                     ]
                 })
                 .collect();

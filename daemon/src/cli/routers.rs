@@ -162,8 +162,8 @@ pub(super) fn run(
                     vec![
                         r.name.clone(),
                         r.nas_ip.clone(),
-                        r.state.clone(),
-                        r.status.clone(),
+                        r.state.to_string(),
+                        r.status.to_string(),
                         r.api_host
                             .as_ref()
                             .map_or("-".into(), |h| format!("{h}:{}", r.api_port.unwrap_or(0))),

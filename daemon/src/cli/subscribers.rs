@@ -8,7 +8,7 @@ use crate::domain::subscribers;
 use crate::domain::subscriptions;
 use crate::domain::{DomainError, plans};
 use crate::model::event::Actor;
-use crate::model::subscriber::{NewSubscriber, mask_phone};
+use crate::model::subscriber::{NewSubscriber, SubscriberKind, mask_phone};
 use crate::model::subscription::{Origin, Source};
 use crate::store::{subscribers as sql, subscriptions as subscription_sql};
 
@@ -26,7 +26,7 @@ pub enum SubscribersCommand {
         password: Option<String>,
         /// `hotspot` or `pppoe`.
         #[arg(long, default_value = "hotspot")]
-        kind: String,
+        kind: SubscriberKind,
         /// The device logs in by its MAC (the username is the MAC).
         #[arg(long)]
         mac_auth: bool,
@@ -118,8 +118,8 @@ pub(super) fn run(ctx: &Context, command: SubscribersCommand) -> anyhow::Result<
                 .map(|s| {
                     vec![
                         s.username.clone(),
-                        s.kind.clone(),
-                        s.state.clone(),
+                        s.kind.to_string(),
+                        s.state.to_string(),
                         s.phone.as_deref().map(mask_phone).unwrap_or_default(),
                         s.macs.join(" "),
                     ]

@@ -9,10 +9,12 @@ use clap::Subcommand;
 use super::output;
 use crate::clock::{Clock as _, SystemClock, Timestamp};
 use crate::config::Config;
-use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::event::payload::TechnicianAction;
+use crate::model::event::{Actor, NewEvent};
+use crate::model::technician::Role;
 use crate::store::web as sql;
 use crate::store::{Opener, Store, StoreError, Tx};
-use crate::web::auth::{self, Role};
+use crate::web::auth;
 
 /// Technician subcommands.
 #[derive(Debug, Subcommand)]
@@ -56,9 +58,17 @@ pub(super) fn run(config: &Config, command: TechniciansCommand) -> anyhow::Resul
             );
             let hash = auth::hash_password(&password()?)?;
             let added = store.write_blocking(move |tx| {
-                let added = sql::add_technician(tx, &name, &hash, role.as_str(), now)?;
+                let added = sql::add_technician(tx, &name, &hash, role, now)?;
                 if added {
-                    audit(tx, now, &name, serde_json::json!({ "action": "technician.add", "name": name, "role": role.as_str() }))?;
+                    audit(
+                        tx,
+                        now,
+                        &name,
+                        TechnicianAction::TechnicianAdded {
+                            name: name.clone(),
+                            role,
+                        },
+                    )?;
                 }
                 Ok::<_, StoreError>(added.then_some(name))
             })?;
@@ -72,7 +82,7 @@ pub(super) fn run(config: &Config, command: TechniciansCommand) -> anyhow::Resul
             }
             let rows: Vec<Vec<String>> = list
                 .iter()
-                .map(|t| vec![t.name.clone(), t.role.clone()])
+                .map(|t| vec![t.name.clone(), t.role.to_string()])
                 .collect();
             output::table(&["NAME", "ROLE"], &rows);
         }
@@ -84,7 +94,7 @@ pub(super) fn run(config: &Config, command: TechniciansCommand) -> anyhow::Resul
                         tx,
                         now,
                         &name,
-                        serde_json::json!({ "action": "technician.remove", "name": name }),
+                        TechnicianAction::TechnicianRemoved { name: name.clone() },
                     )?;
                 }
                 Ok::<_, StoreError>(removed)
@@ -100,7 +110,7 @@ pub(super) fn run(config: &Config, command: TechniciansCommand) -> anyhow::Resul
                         tx,
                         now,
                         &name,
-                        serde_json::json!({ "action": "technician.passwd", "name": name }),
+                        TechnicianAction::PasswordChanged { name: name.clone() },
                     )?;
                 }
                 Ok::<_, StoreError>(changed)
@@ -115,16 +125,12 @@ fn audit(
     tx: &mut Tx<'_>,
     now: Timestamp,
     name: &str,
-    detail: serde_json::Value,
+    detail: TechnicianAction,
 ) -> Result<(), StoreError> {
     tx.emit(
         now,
         &Actor::Cli,
-        NewEvent::new(
-            EventKind::TechnicianAction,
-            format!("technician:{name}"),
-            detail,
-        ),
+        NewEvent::new(format!("technician:{name}"), &detail),
     )?;
     Ok(())
 }

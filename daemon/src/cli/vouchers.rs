@@ -117,7 +117,7 @@ pub(super) fn run(ctx: &Context, site_name: &str, command: VouchersCommand) -> a
                         v.code.clone(),
                         v.plan.clone(),
                         v.batch.clone(),
-                        v.state.clone(),
+                        v.state.to_string(),
                     ]
                 })
                 .collect();

@@ -5,8 +5,10 @@ use super::DomainError;
 use super::expiry;
 use crate::clock::Timestamp;
 use crate::model::RouterId;
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::session::Session;
+use crate::model::event::payload::{SessionFacts, SessionStarted, SessionStopped, SessionUpdated};
+use crate::model::event::{Actor, NewEvent, Payload};
+use crate::model::session::{Session, SessionState};
+use crate::model::subscription::SubscriptionState;
 use crate::store::{Tx, sessions as sql, subscribers, subscriptions};
 
 /// Acct-Status-Type, as the domain needs it.
@@ -63,7 +65,7 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
                 now,
                 Some(Some(NAS_REBOOT)),
             )?;
-            emit(tx, now, EventKind::SessionStopped, &open, Some(NAS_REBOOT))?;
+            emit(tx, now, SessionStopped, &open, Some(NAS_REBOOT))?;
         }
         return Ok(());
     }
@@ -73,7 +75,8 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
         None => {
             let subscriber = subscribers::by_username(tx, &record.username)?;
             let subscription = match &subscriber {
-                Some(s) => subscriptions::current(tx, s.id)?.filter(|sub| sub.state == "active"),
+                Some(s) => subscriptions::current(tx, s.id)?
+                    .filter(|sub| sub.state == SubscriptionState::Active),
                 None => None,
             };
             let mut session = Session {
@@ -86,7 +89,7 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
                 mac: record.mac.clone(),
                 framed_ip: record.framed_ip.clone(),
                 nas_port_id: record.nas_port_id.clone(),
-                state: "open".into(),
+                state: SessionState::Open,
                 started_at: now,
                 updated_at: now,
                 stopped_at: None,
@@ -96,11 +99,11 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
                 terminate_cause: None,
             };
             session.id = sql::insert(tx, &session)?;
-            emit(tx, now, EventKind::SessionStarted, &session, None)?;
+            emit(tx, now, SessionStarted, &session, None)?;
             session
         }
     };
-    if session.state == "closed" {
+    if session.state == SessionState::Closed {
         return record_late(tx, now, record, &session);
     }
     let Growth {
@@ -125,8 +128,8 @@ pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), Do
     }
     let updated = sql::by_id(tx, session.id)?.unwrap_or(session);
     match record.status {
-        Status::Stop(cause) => emit(tx, now, EventKind::SessionStopped, &updated, cause)?,
-        Status::Interim => emit(tx, now, EventKind::SessionUpdated, &updated, None)?,
+        Status::Stop(cause) => emit(tx, now, SessionStopped, &updated, cause)?,
+        Status::Interim => emit(tx, now, SessionUpdated, &updated, None)?,
         Status::Start | Status::NasRestart => {}
     }
     Ok(())
@@ -186,26 +189,24 @@ fn record_late(
         subscriptions::add_usage(tx, subscription, delta_seconds, delta_bytes)?;
     }
     let updated = sql::by_id(tx, session.id)?.unwrap_or_else(|| session.clone());
-    emit(tx, now, EventKind::SessionUpdated, &updated, None)
+    emit(tx, now, SessionUpdated, &updated, None)
 }
 
-fn emit(
+/// A session event: `kind` makes the payload from the session's facts.
+fn emit<P: Payload>(
     tx: &mut Tx<'_>,
     now: Timestamp,
-    kind: EventKind,
+    kind: fn(SessionFacts) -> P,
     session: &Session,
     cause: Option<u32>,
 ) -> Result<(), DomainError> {
     tx.emit(
         now,
         &Actor::System,
-        NewEvent::new(kind, format!("session:{}", session.id), serde_json::json!({
-            "session_id": session.id, "router_id": session.router_id, "acct_session_id": session.acct_session_id,
-            "username": session.username, "mac": session.mac, "framed_ip": session.framed_ip,
-            "subscriber_id": session.subscriber_id, "session_time_s": session.session_time_s,
-            "input_octets": session.input_octets, "output_octets": session.output_octets,
-            "terminate_cause": cause,
-        })),
+        NewEvent::new(
+            format!("session:{}", session.id),
+            &kind(SessionFacts::of(session, cause)),
+        ),
     )?;
     Ok(())
 }
@@ -218,7 +219,7 @@ pub fn close_gone(tx: &mut Tx<'_>, now: Timestamp, id: i64) -> Result<(), Domain
     let Some(session) = sql::by_id(tx, id)? else {
         return Ok(());
     };
-    if session.state == "open" {
+    if session.state == SessionState::Open {
         sql::update(
             tx,
             id,
@@ -228,13 +229,7 @@ pub fn close_gone(tx: &mut Tx<'_>, now: Timestamp, id: i64) -> Result<(), Domain
             now,
             Some(Some(ADMIN_RESET)),
         )?;
-        emit(
-            tx,
-            now,
-            EventKind::SessionStopped,
-            &session,
-            Some(ADMIN_RESET),
-        )?;
+        emit(tx, now, SessionStopped, &session, Some(ADMIN_RESET))?;
     }
     Ok(())
 }

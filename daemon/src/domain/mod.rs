@@ -6,6 +6,7 @@
 //! the store; this module holds the rules.
 
 pub mod accounting;
+pub mod credentials;
 pub mod error;
 pub mod expiry;
 pub mod mac;

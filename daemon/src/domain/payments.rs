@@ -11,10 +11,13 @@ use super::plans;
 use super::subscribers;
 use super::subscriptions;
 use crate::clock::Timestamp;
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::payment::NewPayment;
-use crate::model::plan::Plan;
-use crate::model::subscriber::{NewSubscriber, Subscriber, mask_phone};
+use crate::model::event::payload::{self, PaymentFacts};
+use crate::model::event::{Actor, NewEvent};
+use crate::model::payment::{NewPayment, PaymentState, Provider};
+use crate::model::plan::{Plan, PlanState};
+use crate::model::subscriber::{
+    NewSubscriber, Subscriber, SubscriberKind, SubscriberState, mask_phone,
+};
 use crate::model::subscription::{Origin, Source};
 use crate::secrets::Secrets;
 use crate::store::{Tx, payments as sql, subscribers as subscriber_sql};
@@ -75,8 +78,8 @@ pub enum Outcome {
     Duplicate {
         /// The earlier payment row.
         payment_id: i64,
-        /// `applied` or `rejected`.
-        state: String,
+        /// Applied or rejected.
+        state: PaymentState,
     },
 }
 
@@ -132,29 +135,34 @@ pub fn apply(
         subscriber_id: subscriber.as_ref().map(|s| s.id.0),
         mac: confirmation.mac.as_deref().and_then(mac::normalize),
         state: if reason.is_some() {
-            "rejected"
+            PaymentState::Rejected
         } else {
-            "applied"
+            PaymentState::Applied
         },
         reason: reason.as_deref(),
         raw: &raw,
         received_at: now,
     };
     let payment_id = sql::insert(tx, &record)?;
-    let public = serde_json::json!({
-        "payment_id": payment_id, "provider": confirmation.provider, "receipt": confirmation.receipt,
-        "amount": amount, "currency": currency, "phone": confirmation.phone.as_deref().map(mask_phone),
-        "plan": plan.as_ref().map(|p| p.name.clone()), "username": subscriber.as_ref().map(|s| s.username.clone()),
-    });
+    let facts = PaymentFacts {
+        payment_id,
+        provider: confirmation.provider.clone(),
+        receipt: confirmation.receipt.clone(),
+        amount,
+        currency,
+        phone: confirmation.phone.as_deref().map(mask_phone),
+        plan: plan.as_ref().map(|p| p.name.clone()),
+        username: subscriber.as_ref().map(|s| s.username.clone()),
+    };
     let subject = format!("payment:{}", confirmation.receipt);
     tx.emit(
         now,
         actor,
-        NewEvent::new(EventKind::PaymentReceived, subject.clone(), public.clone()),
+        NewEvent::new(subject.clone(), &payload::PaymentReceived(facts.clone())),
     )?;
     match (plan, subscriber, reason) {
         (Some(plan), Some(subscriber), None) => {
-            let source = if confirmation.provider == "cash" {
+            let source = if Provider::parse(&confirmation.provider) == Some(Provider::Cash) {
                 Source::Cash
             } else {
                 Source::Mpesa
@@ -166,13 +174,11 @@ pub fn apply(
             };
             let subscription = subscriptions::grant(tx, actor, now, &subscriber, &plan, origin)?;
             sql::set_subscription(tx, payment_id, subscription.id.0)?;
-            let mut applied = public;
-            applied["subscription_id"] = serde_json::json!(subscription.id);
-            tx.emit(
-                now,
-                actor,
-                NewEvent::new(EventKind::PaymentApplied, subject, applied),
-            )?;
+            let applied = payload::PaymentApplied {
+                payment: facts,
+                subscription_id: subscription.id,
+            };
+            tx.emit(now, actor, NewEvent::new(subject, &applied))?;
             Ok(Outcome::Applied {
                 payment_id,
                 subscription_id: subscription.id.0,
@@ -181,13 +187,11 @@ pub fn apply(
         }
         (_, _, reason) => {
             let reason = reason.unwrap_or_else(|| "not applied".into());
-            let mut rejected = public;
-            rejected["reason"] = serde_json::json!(reason);
-            tx.emit(
-                now,
-                actor,
-                NewEvent::new(EventKind::PaymentRejected, subject, rejected),
-            )?;
+            let rejected = payload::PaymentRejected {
+                payment: facts,
+                reason: reason.clone(),
+            };
+            tx.emit(now, actor, NewEvent::new(subject, &rejected))?;
             Ok(Outcome::Rejected { payment_id, reason })
         }
     }
@@ -211,7 +215,7 @@ fn check(
         plan: plan.cloned().map(Box::new),
         reason,
     };
-    if !matches!(c.provider.as_str(), "mpesa" | "cash") {
+    if Provider::parse(&c.provider).is_none() {
         return Err(refuse(None, format!("unknown provider `{}`", c.provider)));
     }
     if c.receipt.trim().is_empty() {
@@ -219,7 +223,7 @@ fn check(
     }
     let plan =
         plans::find(tx, &c.plan).map_err(|_| refuse(None, format!("unknown plan `{}`", c.plan)))?;
-    if plan.state != "active" {
+    if plan.state != PlanState::Active {
         return Err(refuse(
             Some(&plan),
             format!("plan `{}` is disabled", plan.name),
@@ -247,7 +251,7 @@ fn check(
         subscriber_sql::by_username(tx, username)
             .ok()
             .flatten()
-            .filter(|s| s.state != "deleted")
+            .filter(|s| s.state != SubscriberState::Deleted)
             .ok_or_else(|| refuse(Some(&plan), format!("unknown subscriber `{username}`")))?
     } else if let Some(raw_mac) = &c.mac {
         let mac = mac::normalize(raw_mac)
@@ -257,7 +261,7 @@ fn check(
             None => {
                 let new = NewSubscriber {
                     username: mac.clone(),
-                    kind: "hotspot".into(),
+                    kind: SubscriberKind::Hotspot,
                     mac_auth: true,
                     phone: c.phone.clone(),
                     macs: vec![mac],
@@ -273,7 +277,7 @@ fn check(
             "neither a MAC nor a username to credit".into(),
         ));
     };
-    if subscriber.state == "suspended" {
+    if subscriber.state == SubscriberState::Suspended {
         return Err(refuse(
             Some(&plan),
             format!("subscriber `{}` is suspended", subscriber.username),

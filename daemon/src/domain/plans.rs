@@ -5,8 +5,9 @@ use super::error::ensure;
 use super::rate_limit::RateLimit;
 use crate::clock::Timestamp;
 use crate::model::PlanId;
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::plan::{NewPlan, Plan};
+use crate::model::event::{Actor, NewEvent, payload};
+use crate::model::job::{JobKind, ProvisionPlan, SessionRateLimit};
+use crate::model::plan::{NewPlan, Plan, PlanState};
 use crate::store::{Tx, plans as sql, router_health, sessions as session_sql};
 
 /// Checks a plan's fields and puts its rate limit in MikroTik's canonical form.
@@ -14,10 +15,6 @@ fn validate(plan: &mut NewPlan) -> Result<(), DomainError> {
     ensure(
         !plan.name.trim().is_empty() && plan.name.len() <= 64,
         || "plan name must be 1-64 characters".into(),
-    )?;
-    ensure(
-        matches!(plan.kind.as_str(), "hotspot" | "pppoe" | "any"),
-        || format!("plan kind `{}`: hotspot, pppoe or any", plan.kind),
     )?;
     ensure(plan.price >= 0, || "price must not be negative".into())?;
     ensure(
@@ -63,9 +60,8 @@ pub fn create(
         now,
         actor,
         NewEvent::new(
-            EventKind::PlanCreated,
             format!("plan:{}", stored.name),
-            serde_json::to_value(&stored).unwrap_or_default(),
+            &payload::PlanCreated(stored.clone()),
         ),
     )?;
     Ok(stored)
@@ -121,7 +117,7 @@ pub fn edit(
     let before = find(tx, name)?;
     let mut wanted = NewPlan {
         name: before.name.clone(),
-        kind: before.kind.clone(),
+        kind: before.kind,
         price: edit.price.unwrap_or(before.price),
         currency: before.currency.clone(),
         validity_s: edit.validity_s.unwrap_or(before.validity_s),
@@ -148,7 +144,7 @@ pub fn edit(
         mac_binding: wanted.mac_binding,
         idle_timeout_s: wanted.idle_timeout_s,
         interim_s: wanted.interim_s,
-        state: before.state.clone(),
+        state: before.state,
     };
     let changes = changes(&before, &after);
     if changes.is_empty() {
@@ -163,9 +159,12 @@ pub fn edit(
         now,
         actor,
         NewEvent::new(
-            EventKind::PlanUpdated,
             format!("plan:{}", before.name),
-            serde_json::json!({ "name": before.name, "changes": changes }),
+            &payload::PlanUpdated {
+                name: before.name.clone(),
+                changes: Some(changes),
+                state: None,
+            },
         ),
     )?;
     let mut edited = Edited {
@@ -176,13 +175,26 @@ pub fn edit(
     let plan = &edited.plan;
     if plan.rate_limit != before.rate_limit || plan.shared_users != before.shared_users {
         for router in router_health::managed(tx)? {
-            tx.enqueue(&super::provisioning::plan_job(router, plan.id), now)?;
+            tx.enqueue(
+                &ProvisionPlan {
+                    router_id: router,
+                    plan_id: plan.id,
+                }
+                .spec(),
+                now,
+            )?;
             edited.routers += 1;
         }
     }
     if plan.rate_limit != before.rate_limit {
         for session in session_sql::open_on_plan(tx, plan.id)? {
-            tx.enqueue(&super::expiry::rate_limit_job(session.id), now)?;
+            tx.enqueue(
+                &SessionRateLimit {
+                    session_id: session.id,
+                }
+                .spec(),
+                now,
+            )?;
             edited.sessions += 1;
         }
     }
@@ -215,16 +227,24 @@ pub fn set_state(
 ) -> Result<Plan, DomainError> {
     let plan =
         sql::by_name(tx, name)?.ok_or_else(|| DomainError::NotFound(format!("plan `{name}`")))?;
-    sql::set_state(tx, plan.id, if active { "active" } else { "disabled" }, now)?;
+    let state = if active {
+        PlanState::Active
+    } else {
+        PlanState::Disabled
+    };
+    sql::set_state(tx, plan.id, state, now)?;
     let stored =
         sql::get(tx, plan.id)?.ok_or_else(|| DomainError::NotFound(format!("plan `{name}`")))?;
     tx.emit(
         now,
         actor,
         NewEvent::new(
-            EventKind::PlanUpdated,
             format!("plan:{name}"),
-            serde_json::json!({ "name": name, "state": stored.state }),
+            &payload::PlanUpdated {
+                name: name.to_string(),
+                changes: None,
+                state: Some(stored.state),
+            },
         ),
     )?;
     Ok(stored)

@@ -5,8 +5,8 @@
 
 use crate::clock::Timestamp;
 use crate::model::plan::Plan;
-use crate::model::subscriber::Subscriber;
-use crate::model::subscription::Subscription;
+use crate::model::subscriber::{Subscriber, SubscriberState};
+use crate::model::subscription::{Subscription, SubscriptionState};
 
 /// How the credentials checked out (the RADIUS server verifies them, not the policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +135,7 @@ pub fn decide(proof: Proof, facts: Option<Facts<'_>>) -> Verdict {
     let Some(facts) = facts else {
         return reject(Reason::UnknownUser, "Unknown user name or voucher code");
     };
-    if facts.subscriber.state != "active" {
+    if facts.subscriber.state != SubscriberState::Active {
         return reject(
             Reason::Suspended,
             "This account is suspended; contact the shop",
@@ -147,20 +147,22 @@ pub fn decide(proof: Proof, facts: Option<Facts<'_>>) -> Verdict {
             "No active plan: buy a plan or enter a voucher",
         );
     };
-    match subscription.state.as_str() {
-        "active" => {}
+    match subscription.state {
+        SubscriptionState::Active => {}
         // The last plan ended: say how, so the customer knows what to buy.
-        "expired" => {
+        SubscriptionState::Expired => {
             return reject(
                 Reason::Expired,
                 "Your plan has expired: buy a new one to continue",
             );
         }
-        "exhausted" if subscription.data_left() == Some(0) => {
+        SubscriptionState::Exhausted if subscription.data_left() == Some(0) => {
             return reject(Reason::DataUsedUp, "Your plan's data is used up");
         }
-        "exhausted" => return reject(Reason::TimeUsedUp, "Your plan's time is used up"),
-        _ => {
+        SubscriptionState::Exhausted => {
+            return reject(Reason::TimeUsedUp, "Your plan's time is used up");
+        }
+        SubscriptionState::Queued | SubscriptionState::Cancelled => {
             return reject(
                 Reason::NoPlan,
                 "No active plan: buy a plan or enter a voucher",

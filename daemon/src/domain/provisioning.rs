@@ -7,98 +7,30 @@
 //! carries no state: it reads what the subscriber should look like when it runs
 //! ([`desired`]) and converges the router to it, so running it twice has one effect.
 
-use std::time::Duration;
-
 use super::DomainError;
 use crate::clock::Timestamp;
 use crate::model::RouterId;
 use crate::model::SubscriberId;
-use crate::model::job::{Enqueued, JobSpec};
+use crate::model::job::{
+    ConfigureRadius, Enqueued, JobKind, JobSpec, KickUser, ProvisionSubscriber,
+};
 use crate::model::plan::Plan;
-use crate::model::subscriber::StoredCredential;
+use crate::model::subscriber::{StoredCredential, SubscriberKind, SubscriberState};
+use crate::model::subscription::SubscriptionState;
 use crate::secrets::Secrets;
 use crate::store::subscriptions as subscription_sql;
 use crate::store::{Tx, plans as plan_sql, router_health, subscribers as subscriber_sql};
-
-/// Converges one subscriber's hotspot user or PPP secret (and its plan's profile) on one router.
-pub const PROVISION: &str = "router.provision_subscriber";
-/// Removes a subscriber's active sessions from one router.
-pub const KICK: &str = "router.kick";
-/// Points a router's `/radius` entry and `/radius/incoming` at this box.
-pub const CONFIGURE: &str = "router.configure_radius";
-/// Converges one plan's profiles (hotspot user profile, PPP profile) on one router.
-pub const PROVISION_PLAN: &str = "router.provision_plan";
-/// Polls one router's health.
-pub const HEALTH: &str = "router.health";
-/// Enqueues a health poll for every managed router.
-pub const HEALTH_SWEEP: &str = "router.health_sweep";
-
-/// The queue all router work runs on.
-pub const QUEUE: &str = "provisioning";
 
 /// The comment Sitebox puts on what it adds to a router, so an operator can tell.
 pub const COMMENT: &str = "sitebox";
 
 /// The job converging `subscriber` on `router`.
-pub fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
-    JobSpec::new(
-        QUEUE,
-        PROVISION,
-        serde_json::json!({ "router_id": router.0, "subscriber_id": subscriber.0 }),
-    )
-    .max_attempts(25)
-    .timeout(Duration::from_secs(60))
-    .unique(format!("provision:{}:{}", router.0, subscriber.0))
-}
-
-/// The job converging `plan`'s profiles on `router` (after a plan edit).
-pub fn plan_job(router: RouterId, plan: crate::model::PlanId) -> JobSpec {
-    JobSpec::new(
-        QUEUE,
-        PROVISION_PLAN,
-        serde_json::json!({ "router_id": router.0, "plan_id": plan.0 }),
-    )
-    .priority(-1)
-    .max_attempts(25)
-    .timeout(Duration::from_secs(60))
-    .unique(format!("provision-plan:{}:{}", router.0, plan.0))
-}
-
-/// The job kicking `username` off `router`.
-pub fn kick_job(router: RouterId, username: &str) -> JobSpec {
-    JobSpec::new(
-        QUEUE,
-        KICK,
-        serde_json::json!({ "router_id": router.0, "username": username }),
-    )
-    .priority(-1)
-    .max_attempts(10)
-    .timeout(Duration::from_secs(60))
-    .unique(format!("kick:{}:{username}", router.0))
-}
-
-/// The job configuring `router` for RADIUS.
-pub fn configure_job(router: RouterId) -> JobSpec {
-    JobSpec::new(
-        QUEUE,
-        CONFIGURE,
-        serde_json::json!({ "router_id": router.0 }),
-    )
-    .priority(-2)
-    .max_attempts(25)
-    .timeout(Duration::from_secs(60))
-    .unique(format!("configure:{}", router.0))
-}
-
-/// The health poll of `router`, with its own deadline. A router that does not answer is
-/// recorded down, which is not a failure; a poll cut off by a stop of the daemon (power cut)
-/// runs again after the restart instead of landing among the failed jobs a technician reads.
-pub fn health_job(router: RouterId, timeout: Duration) -> JobSpec {
-    JobSpec::new(QUEUE, HEALTH, serde_json::json!({ "router_id": router.0 }))
-        .priority(-3)
-        .max_attempts(3)
-        .timeout(timeout)
-        .unique(format!("health:{}", router.0))
+fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
+    ProvisionSubscriber {
+        router_id: router,
+        subscriber_id: subscriber,
+    }
+    .spec()
 }
 
 /// After a change to `subscriber` (created, suspended, reinstated, a subscription started or
@@ -131,7 +63,14 @@ pub fn subscriber_suspended(
 ) -> Result<(), DomainError> {
     subscriber_changed(tx, now, subscriber)?;
     for router in router_health::managed(tx)? {
-        tx.enqueue(&kick_job(router, username), now)?;
+        tx.enqueue(
+            &KickUser {
+                router_id: router,
+                username: username.to_string(),
+            }
+            .spec(),
+            now,
+        )?;
     }
     Ok(())
 }
@@ -166,7 +105,7 @@ pub fn reprovision_router(
     now: Timestamp,
     router: RouterId,
 ) -> Result<usize, DomainError> {
-    tx.enqueue(&configure_job(router), now)?;
+    tx.enqueue(&ConfigureRadius { router_id: router }.spec(), now)?;
     let subscribers = router_health::subscriber_ids(tx)?;
     for subscriber in &subscribers {
         router_health::bump_wanted(tx, router, *subscriber)?;
@@ -280,18 +219,19 @@ pub fn desired(
     let Some(stored) = subscriber_sql::get(conn, subscriber)? else {
         return Ok(None);
     };
-    if stored.state == "deleted" {
+    if stored.state == SubscriberState::Deleted {
         return Ok(Some(Desired::Absent {
             username: stored.username,
         }));
     }
-    let password = match super::subscribers::credential(conn, secrets, &stored.username)? {
+    let password = match super::credentials::credential(conn, secrets, &stored.username)? {
         Some((_, StoredCredential::Password(password))) => Some(password),
         Some((_, StoredCredential::MacAuth)) => Some(String::new()),
         Some((_, StoredCredential::NtHash(_))) | None => None,
     };
-    let running = subscription_sql::current(conn, stored.id)?
-        .filter(|s| s.state == "active" && s.expires_at.is_some_and(|at| at > now));
+    let running = subscription_sql::current(conn, stored.id)?.filter(|s| {
+        s.state == SubscriptionState::Active && s.expires_at.is_some_and(|at| at > now)
+    });
     let profile = match &running {
         Some(subscription) => plan_sql::get(conn, subscription.plan_id)?
             .as_ref()
@@ -299,12 +239,12 @@ pub fn desired(
         None => None,
     };
     Ok(Some(Desired::Present {
-        service: if stored.kind == "pppoe" {
+        service: if stored.kind == SubscriberKind::Pppoe {
             Service::Pppoe
         } else {
             Service::Hotspot
         },
-        enabled: stored.state == "active" && running.is_some(),
+        enabled: stored.state == SubscriberState::Active && running.is_some(),
         username: stored.username,
         password,
         profile,
@@ -314,11 +254,14 @@ pub fn desired(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use crate::domain::plans;
     use crate::domain::routers;
     use crate::domain::subscribers;
     use crate::domain::subscriptions;
     use crate::model::event::Actor;
+    use crate::model::job::PROVISIONING_QUEUE;
     use crate::model::plan::NewPlan;
     use crate::model::router::{ApiAccess, NewRouter};
     use crate::model::subscriber::NewSubscriber;
@@ -355,7 +298,7 @@ mod tests {
         let mut keys: Vec<(String, String)> = jobs::list(conn, &filter)
             .expect("jobs")
             .into_iter()
-            .filter(|j| j.queue == QUEUE)
+            .filter(|j| j.queue == PROVISIONING_QUEUE)
             .map(|j| (j.kind, j.unique_key.unwrap_or_default()))
             .collect();
         keys.sort();
@@ -383,7 +326,7 @@ mod tests {
                     T0,
                     NewSubscriber {
                         username: "alice".into(),
-                        kind: "hotspot".into(),
+                        kind: SubscriberKind::Hotspot,
                         password: Some("alice-pw".into()),
                         ..NewSubscriber::default()
                     },
@@ -406,9 +349,12 @@ mod tests {
         assert_eq!(
             keys,
             [
-                (CONFIGURE.to_string(), format!("configure:{}", managed.0)),
                 (
-                    PROVISION.to_string(),
+                    ConfigureRadius::KIND.to_string(),
+                    format!("configure:{}", managed.0),
+                ),
+                (
+                    ProvisionSubscriber::KIND.to_string(),
                     format!("provision:{}:{}", managed.0, alice.0)
                 ),
             ]

@@ -5,8 +5,8 @@ use super::DomainError;
 use super::error::ensure;
 use crate::clock::Timestamp;
 use crate::model::RouterId;
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::router::{NewRouter, Router, RouterHealth};
+use crate::model::event::{Actor, NewEvent, payload};
+use crate::model::router::{NewRouter, Router, RouterHealth, RouterState};
 use crate::secrets::{Field, Secrets};
 use crate::store::{Tx, routers as sql};
 
@@ -47,9 +47,8 @@ pub fn add(
         now,
         actor,
         NewEvent::new(
-            EventKind::RouterAdded,
             format!("router:{}", stored.name),
-            serde_json::to_value(&stored).unwrap_or_default(),
+            &payload::RouterAdded(stored.clone()),
         ),
     )?;
     if stored.api_host.is_some() && stored.api_user.is_some() {
@@ -71,7 +70,11 @@ pub fn set_state(
     sql::set_state(
         tx,
         router.id,
-        if active { "active" } else { "disabled" },
+        if active {
+            RouterState::Active
+        } else {
+            RouterState::Disabled
+        },
         now,
     )?;
     let stored = sql::get(tx, router.id)?
@@ -80,13 +83,18 @@ pub fn set_state(
         now,
         actor,
         NewEvent::new(
-            EventKind::RouterUpdated,
             format!("router:{name}"),
-            serde_json::json!({ "name": name, "state": stored.state }),
+            &payload::RouterUpdated {
+                name: name.to_string(),
+                state: stored.state,
+            },
         ),
     )?;
     // Back in service: it may have missed every change made while it was disabled.
-    if active && router.state != "active" && stored.api_host.is_some() && stored.api_user.is_some()
+    if active
+        && router.state != RouterState::Active
+        && stored.api_host.is_some()
+        && stored.api_user.is_some()
     {
         super::provisioning::reprovision_router(tx, now, stored.id)?;
     }

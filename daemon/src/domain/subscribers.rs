@@ -5,8 +5,9 @@ use super::DomainError;
 use super::error::ensure;
 use super::mac;
 use crate::clock::Timestamp;
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::subscriber::{NewSubscriber, StoredCredential, Subscriber, mask_phone};
+use crate::model::event::payload::{self, SubscriberFacts};
+use crate::model::event::{Actor, NewEvent};
+use crate::model::subscriber::{NewSubscriber, Subscriber, SubscriberState};
 use crate::secrets::{Field, Secrets};
 use crate::store::{Tx, subscribers as sql};
 
@@ -33,9 +34,6 @@ pub fn create(
             && !new.username.chars().any(char::is_whitespace),
         || "username must be 1-64 characters without spaces".into(),
     )?;
-    ensure(matches!(new.kind.as_str(), "hotspot" | "pppoe"), || {
-        format!("kind `{}`: hotspot or pppoe", new.kind)
-    })?;
     ensure(
         new.mac_auth || new.password.is_some() || new.nt_hash.is_some(),
         || "a password is needed (or --mac-auth)".into(),
@@ -72,26 +70,17 @@ pub fn create(
         now,
         actor,
         NewEvent::new(
-            EventKind::SubscriberCreated,
             format!("subscriber:{}", stored.username),
-            public(&stored),
+            &payload::SubscriberCreated(SubscriberFacts::of(&stored)),
         ),
     )?;
     super::provisioning::subscriber_changed(tx, now, stored.id)?;
     Ok(stored)
 }
 
-/// What events say of a subscriber: no credentials, the phone masked.
+/// What events, the page and `--json` say of a subscriber: no credentials, the phone masked.
 pub fn public(subscriber: &Subscriber) -> serde_json::Value {
-    serde_json::json!({
-        "id": subscriber.id,
-        "username": subscriber.username,
-        "kind": subscriber.kind,
-        "mac_auth": subscriber.mac_auth,
-        "phone": subscriber.phone.as_deref().map(mask_phone),
-        "state": subscriber.state,
-        "macs": subscriber.macs,
-    })
+    serde_json::to_value(SubscriberFacts::of(subscriber)).unwrap_or_default()
 }
 
 /// Suspends (`active = false`) or reinstates a subscriber.
@@ -107,7 +96,11 @@ pub fn set_active(
     sql::set_state(
         tx,
         subscriber.id,
-        if active { "active" } else { "suspended" },
+        if active {
+            SubscriberState::Active
+        } else {
+            SubscriberState::Suspended
+        },
         now,
     )?;
     let stored = sql::get(tx, subscriber.id)?
@@ -116,9 +109,8 @@ pub fn set_active(
         now,
         actor,
         NewEvent::new(
-            EventKind::SubscriberUpdated,
             format!("subscriber:{username}"),
-            public(&stored),
+            &payload::SubscriberUpdated(SubscriberFacts::of(&stored)),
         ),
     )?;
     if active {
@@ -141,36 +133,12 @@ pub fn bind_mac(
         now,
         &Actor::System,
         NewEvent::new(
-            EventKind::SubscriberMacBound,
             format!("subscriber:{}", subscriber.username),
-            serde_json::json!({ "username": subscriber.username, "mac": mac }),
+            &payload::SubscriberMacBound {
+                username: subscriber.username.clone(),
+                mac: mac.to_string(),
+            },
         ),
     )?;
     Ok(())
-}
-
-/// The subscriber named `username` and what its login is checked against.
-pub fn credential(
-    conn: &rusqlite::Connection,
-    secrets: &Secrets,
-    username: &str,
-) -> Result<Option<(Subscriber, StoredCredential)>, DomainError> {
-    let Some((subscriber, password, nt_hash)) = sql::with_credentials(conn, username)? else {
-        return Ok(None);
-    };
-    let credential = if subscriber.mac_auth {
-        StoredCredential::MacAuth
-    } else if let Some(sealed) = password {
-        StoredCredential::Password(secrets.open_text(Field::SubscriberPassword, &sealed)?)
-    } else if let Some(sealed) = nt_hash {
-        let bytes = secrets.open(Field::SubscriberNtHash, &sealed)?;
-        StoredCredential::NtHash(bytes.try_into().map_err(|_| {
-            DomainError::Invalid(format!(
-                "subscriber `{username}`: stored NT hash is not 16 bytes"
-            ))
-        })?)
-    } else {
-        return Ok(None);
-    };
-    Ok(Some((subscriber, credential)))
 }

@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use super::DomainError;
-use super::expiry;
 use crate::clock::Timestamp;
 use crate::model::SubscriptionId;
-use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, NewEvent, payload};
+use crate::model::job::{ExpireSubscription, JobKind};
 use crate::model::plan::Plan;
 use crate::model::subscriber::Subscriber;
-use crate::model::subscription::{Origin, Subscription};
+use crate::model::subscription::{Origin, Subscription, SubscriptionState};
 use crate::store::{Tx, plans as plan_sql, subscriptions as sql};
 
 /// Gives `subscriber` a subscription to `plan`: active now, or queued behind the running one.
@@ -25,7 +25,7 @@ pub fn grant(
     let running = sql::current(tx, subscriber.id)?;
     let id = sql::insert(tx, subscriber.id, plan, origin, now)?;
     let queued = running.is_some_and(|current| {
-        current.state == "active" && current.expires_at.is_some_and(|at| at > now)
+        current.state == SubscriptionState::Active && current.expires_at.is_some_and(|at| at > now)
     });
     if !queued {
         activate(tx, actor, now, id)?;
@@ -46,19 +46,29 @@ pub fn activate(
         .ok_or_else(|| DomainError::NotFound(format!("plan {}", subscription.plan_id.0)))?;
     let expires_at = expires_at(now, plan.validity_s);
     sql::activate(tx, id, now, expires_at)?;
-    tx.enqueue(&expiry::expire_job(id, expires_at), now)?;
+    tx.enqueue(
+        &ExpireSubscription {
+            subscription_id: id,
+        }
+        .spec()
+        .run_at(expires_at),
+        now,
+    )?;
     let active =
         sql::get(tx, id)?.ok_or_else(|| DomainError::NotFound(format!("subscription {}", id.0)))?;
     tx.emit(
         now,
         actor,
         NewEvent::new(
-            EventKind::SubscriptionStarted,
             format!("subscription:{}", id.0),
-            serde_json::json!({
-                "subscription_id": id, "subscriber_id": active.subscriber_id, "plan": plan.name,
-                "starts_at": now, "expires_at": expires_at, "source": active.source,
-            }),
+            &payload::SubscriptionStarted {
+                subscription_id: id,
+                subscriber_id: active.subscriber_id,
+                plan: plan.name.clone(),
+                starts_at: now,
+                expires_at,
+                source: active.source,
+            },
         ),
     )?;
     super::provisioning::subscriber_changed(tx, now, active.subscriber_id)?;

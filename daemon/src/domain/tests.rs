@@ -15,10 +15,13 @@ use crate::clock::{ManualClock, SharedClock, Timestamp};
 use crate::model::RouterId;
 use crate::model::SubscriptionId;
 use crate::model::event::Actor;
-use crate::model::plan::{NewPlan, Plan};
+use crate::model::job::{DisconnectSession, JobKind};
+use crate::model::payment::PaymentState;
+use crate::model::plan::{NewPlan, Plan, PlanKind, PlanState};
 use crate::model::router::NewRouter;
-use crate::model::subscriber::{NewSubscriber, Subscriber};
-use crate::model::subscription::{Origin, Source, Subscription};
+use crate::model::subscriber::{NewSubscriber, Subscriber, SubscriberKind, SubscriberState};
+use crate::model::subscription::{Origin, Source, Subscription, SubscriptionState};
+use crate::model::voucher::VoucherState;
 use crate::queue::{Backoff, Handlers, QueueRunner, RunnerSettings};
 use crate::secrets::Secrets;
 use crate::store::testing::temp_store;
@@ -142,10 +145,10 @@ fn subscriber(macs: &[&str]) -> Subscriber {
     Subscriber {
         id: crate::model::SubscriberId(1),
         username: "alice".into(),
-        kind: "hotspot".into(),
+        kind: SubscriberKind::Hotspot,
         mac_auth: false,
         phone: None,
-        state: "active".into(),
+        state: SubscriberState::Active,
         macs: macs.iter().map(|m| m.to_string()).collect(),
     }
 }
@@ -154,7 +157,7 @@ fn plan(shared: u32, binding: bool) -> Plan {
     Plan {
         id: crate::model::PlanId(1),
         name: "1gb".into(),
-        kind: "hotspot".into(),
+        kind: PlanKind::Hotspot,
         price: 10000,
         currency: "KES".into(),
         validity_s: 86_400,
@@ -165,7 +168,7 @@ fn plan(shared: u32, binding: bool) -> Plan {
         mac_binding: binding,
         idle_timeout_s: Some(600),
         interim_s: 300,
-        state: "active".into(),
+        state: PlanState::Active,
     }
 }
 
@@ -174,8 +177,8 @@ fn subscription(expires_in: Duration, used_seconds: i64, used_bytes: i64) -> Sub
         id: SubscriptionId(7),
         subscriber_id: crate::model::SubscriberId(1),
         plan_id: crate::model::PlanId(1),
-        state: "active".into(),
-        source: "mpesa".into(),
+        state: SubscriptionState::Active,
+        source: Source::Mpesa,
         starts_at: Some(T0),
         expires_at: Some(T0.after(expires_in)),
         time_limit_s: Some(7200),
@@ -242,7 +245,7 @@ fn every_reject_reason_comes_with_a_message() {
             decide(
                 Proof::Verified,
                 &Subscriber {
-                    state: "suspended".into(),
+                    state: SubscriberState::Suspended,
                     ..who.clone()
                 },
                 Some(&fresh),
@@ -311,8 +314,8 @@ fn every_reject_reason_comes_with_a_message() {
             ),
         ),
     ];
-    let ended = |state: &str, used_bytes: i64| Subscription {
-        state: state.into(),
+    let ended = |state: SubscriptionState, used_bytes: i64| Subscription {
+        state,
         ..subscription(HOUR, 0, used_bytes)
     };
     let cases = [
@@ -323,7 +326,7 @@ fn every_reject_reason_comes_with_a_message() {
                 decide(
                     Proof::Verified,
                     &who,
-                    Some(&ended("expired", 0)),
+                    Some(&ended(SubscriptionState::Expired, 0)),
                     &p,
                     &[],
                     MAC,
@@ -334,7 +337,7 @@ fn every_reject_reason_comes_with_a_message() {
                 decide(
                     Proof::Verified,
                     &who,
-                    Some(&ended("exhausted", 6 * 1024 * 1024 * 1024)),
+                    Some(&ended(SubscriptionState::Exhausted, 6 * 1024 * 1024 * 1024)),
                     &p,
                     &[],
                     MAC,
@@ -345,7 +348,7 @@ fn every_reject_reason_comes_with_a_message() {
                 decide(
                     Proof::Verified,
                     &who,
-                    Some(&ended("cancelled", 0)),
+                    Some(&ended(SubscriptionState::Cancelled, 0)),
                     &p,
                     &[],
                     MAC,
@@ -510,7 +513,7 @@ async fn the_same_receipt_applied_concurrently_makes_one_subscription() {
             }
             Outcome::Duplicate { state, .. } => {
                 duplicates += 1;
-                assert_eq!(state, "applied");
+                assert_eq!(state, PaymentState::Applied);
             }
             Outcome::Rejected { reason, .. } => panic!("rejected: {reason}"),
         }
@@ -562,7 +565,7 @@ async fn a_payment_that_does_not_match_its_plan_is_kept_and_rejected_with_a_reas
     assert_eq!(kept.len(), 2);
     assert!(
         kept.iter()
-            .all(|p| p.state == "rejected" && p.reason.is_some())
+            .all(|p| p.state == PaymentState::Rejected && p.reason.is_some())
     );
     assert_eq!(
         pay(
@@ -573,7 +576,7 @@ async fn a_payment_that_does_not_match_its_plan_is_kept_and_rejected_with_a_reas
         .await,
         Outcome::Duplicate {
             payment_id: kept[1].id,
-            state: "rejected".into()
+            state: PaymentState::Rejected
         }
     );
     let kinds: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
@@ -643,7 +646,7 @@ async fn a_voucher_is_redeemed_once_only_even_when_raced() {
     assert_eq!(made.len(), 50);
     assert!(
         made.iter()
-            .all(|v| v.batch == batch && v.state == "unused" && v.code.len() == 8)
+            .all(|v| v.batch == batch && v.state == VoucherState::Unused && v.code.len() == 8)
     );
     assert!(
         made.iter()
@@ -697,7 +700,7 @@ async fn accounting_is_idempotent_and_charges_usage_once_then_enforces_the_data_
                 T0,
                 NewSubscriber {
                     username: "bob".into(),
-                    kind: "hotspot".into(),
+                    kind: SubscriberKind::Hotspot,
                     password: Some("hunter22".into()),
                     ..NewSubscriber::default()
                 },
@@ -804,7 +807,7 @@ async fn accounting_is_idempotent_and_charges_usage_once_then_enforces_the_data_
         1,
         "the phone's session is still open: one disconnect"
     );
-    assert_eq!(disconnects[0].kind, expiry::DISCONNECT);
+    assert_eq!(disconnects[0].kind, DisconnectSession::KIND);
     // A Stop resent after the fact changes nothing.
     account(
         &site,
@@ -1016,7 +1019,11 @@ async fn a_thousand_subscriptions_expire_at_their_instants_and_open_sessions_get
         .expect("jobs");
     let online = expected.iter().filter(|(_, _, online)| *online).count();
     assert_eq!(disconnects.len(), online, "one disconnect per open session");
-    assert!(disconnects.iter().all(|j| j.kind == expiry::DISCONNECT));
+    assert!(
+        disconnects
+            .iter()
+            .all(|j| j.kind == DisconnectSession::KIND)
+    );
 }
 
 /// Wakes the queue and waits until every expiry job due at `now` has run.

@@ -7,9 +7,9 @@ use super::error::ensure;
 use super::subscribers;
 use super::subscriptions;
 use crate::clock::Timestamp;
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::plan::Plan;
-use crate::model::subscriber::{NewSubscriber, Subscriber};
+use crate::model::event::{Actor, NewEvent, payload};
+use crate::model::plan::{Plan, PlanKind, PlanState};
+use crate::model::subscriber::{NewSubscriber, Subscriber, SubscriberKind};
 use crate::model::subscription::{Origin, Source};
 use crate::model::voucher::Voucher;
 use crate::secrets::Secrets;
@@ -41,7 +41,7 @@ pub fn generate(
     ensure((6..=16).contains(&length), || {
         "code length must be 6 to 16".into()
     })?;
-    ensure(plan.state == "active", || {
+    ensure(plan.state == PlanState::Active, || {
         format!("plan `{}` is disabled", plan.name)
     })?;
     let batch = format!("B{}-{}", now.as_millis() / 1000, new_code(4));
@@ -61,9 +61,12 @@ pub fn generate(
         now,
         actor,
         NewEvent::new(
-            EventKind::VouchersGenerated,
             format!("batch:{batch}"),
-            serde_json::json!({ "batch": batch, "plan": plan.name, "count": count }),
+            &payload::VouchersGenerated {
+                batch: batch.clone(),
+                plan: plan.name.clone(),
+                count,
+            },
         ),
     )?;
     Ok((batch, vouchers))
@@ -85,10 +88,10 @@ pub fn redeem(
     }
     let new = NewSubscriber {
         username: voucher.code.clone(),
-        kind: if plan.kind == "pppoe" {
-            "pppoe".into()
+        kind: if plan.kind == PlanKind::Pppoe {
+            SubscriberKind::Pppoe
         } else {
-            "hotspot".into()
+            SubscriberKind::Hotspot
         },
         password: Some(voucher.code.clone()),
         ..NewSubscriber::default()
@@ -104,10 +107,17 @@ pub fn redeem(
     tx.emit(
         now,
         &Actor::System,
-        NewEvent::new(EventKind::VoucherRedeemed, format!("voucher:{}", voucher.code), serde_json::json!({
-            "voucher_id": voucher.id, "code": voucher.code, "batch": voucher.batch, "plan": plan.name,
-            "subscriber_id": subscriber.id, "subscription_id": subscription.id,
-        })),
+        NewEvent::new(
+            format!("voucher:{}", voucher.code),
+            &payload::VoucherRedeemed {
+                voucher_id: voucher.id,
+                code: voucher.code.clone(),
+                batch: voucher.batch.clone(),
+                plan: plan.name.clone(),
+                subscriber_id: subscriber.id,
+                subscription_id: subscription.id,
+            },
+        ),
     )?;
     Ok(Some(subscriber))
 }

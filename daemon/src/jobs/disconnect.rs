@@ -18,21 +18,17 @@ use tokio::net::UdpSocket;
 use crate::clock::{SharedClock, Timestamp};
 use crate::domain::DomainError;
 use crate::domain::accounting;
-use crate::domain::expiry::{DISCONNECT, RATE_LIMIT, disconnect_job};
 use crate::domain::routers;
 use crate::links::RouterLinks;
 use crate::model::RouterId;
-use crate::model::job::{ClaimedJob, JobSpec};
+use crate::model::job::{DisconnectSession, JobKind, SessionRateLimit, VerifySessionGone};
 use crate::model::router::Router;
-use crate::model::session::Session;
+use crate::model::session::{Session, SessionState};
 use crate::queue::{Handlers, JobError};
 use crate::secrets::Secrets;
 use crate::store::{
     Store, plans, routers as router_sql, sessions, subscriptions as subscription_sql,
 };
-
-/// The job that checks a disconnected session is gone, and kicks it when it is not.
-pub const VERIFY: &str = "session.verify_gone";
 
 /// What the disconnect handlers need.
 #[derive(Debug, Clone)]
@@ -88,25 +84,19 @@ impl SilentRouters {
 pub fn register(handlers: &mut Handlers, enforcer: Enforcer) {
     let enforcer = Arc::new(enforcer);
     let e = Arc::clone(&enforcer);
-    handlers.register(DISCONNECT, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: DisconnectSession| {
         let enforcer = Arc::clone(&e);
-        async move { enforcer.disconnect(session_id(&job)?).await }
+        async move { enforcer.disconnect(job.session_id).await }
     });
     let e = Arc::clone(&enforcer);
-    handlers.register(VERIFY, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: VerifySessionGone| {
         let enforcer = Arc::clone(&e);
-        async move { enforcer.verify(session_id(&job)?).await }
+        async move { enforcer.verify(job.session_id).await }
     });
-    handlers.register(RATE_LIMIT, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: SessionRateLimit| {
         let enforcer = Arc::clone(&enforcer);
-        async move { enforcer.rate_limit(session_id(&job)?).await }
+        async move { enforcer.rate_limit(job.session_id).await }
     });
-}
-
-fn session_id(job: &ClaimedJob) -> Result<i64, JobError> {
-    job.args["session_id"]
-        .as_i64()
-        .ok_or_else(|| JobError::discard("args need a numeric session_id"))
 }
 
 impl Enforcer {
@@ -131,7 +121,7 @@ impl Enforcer {
         let Some((session, router, secret)) = self.load(id).await? else {
             return Err(JobError::discard(format!("no session {id}")));
         };
-        if session.state != "open" {
+        if session.state != SessionState::Open {
             return Ok(());
         }
         if self.silent.is_silent(router.id, self.clock.now()) {
@@ -155,14 +145,9 @@ impl Enforcer {
             Ok(DynamicOutcome::Ack) => {
                 tracing::info!(session = id, router = %router.name, user = %session.username, "Disconnect-ACK");
                 let now = self.clock.now();
-                let verify = JobSpec::new(
-                    crate::domain::expiry::ENFORCEMENT_QUEUE,
-                    VERIFY,
-                    serde_json::json!({ "session_id": id }),
-                )
-                .delay(self.verify_after)
-                .max_attempts(10)
-                .unique(format!("{VERIFY}:{id}"));
+                let verify = VerifySessionGone { session_id: id }
+                    .spec()
+                    .delay(self.verify_after);
                 self.store
                     .write(move |tx| tx.enqueue(&verify, now))
                     .await
@@ -187,7 +172,7 @@ impl Enforcer {
         let Some((session, router, secret)) = self.load(id).await? else {
             return Ok(());
         };
-        if session.state != "open" {
+        if session.state != SessionState::Open {
             return Ok(());
         }
         let subscription = session.subscription_id;
@@ -277,7 +262,7 @@ impl Enforcer {
         let Some((session, router, _)) = self.load(id).await? else {
             return Ok(());
         };
-        if session.state != "open" {
+        if session.state != SessionState::Open {
             return Ok(());
         }
         self.kick(&session, &router, "session still open after Disconnect-ACK")
@@ -309,11 +294,6 @@ impl Enforcer {
             .await
             .map_err(JobError::retry)
     }
-}
-
-/// Re-exported so callers can enqueue a disconnect.
-pub fn job(session_id: i64) -> JobSpec {
-    disconnect_job(session_id)
 }
 
 #[cfg(test)]

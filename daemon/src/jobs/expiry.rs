@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
-use crate::domain::expiry::{self, EXPIRE, SWEEP};
-use crate::model::SubscriptionId;
-use crate::model::job::{ClaimedJob, JobSpec};
+use crate::domain::expiry;
+use crate::model::job::{ExpireSubscription, SweepSubscriptions};
 use crate::queue::{Handlers, JobError, PeriodicJob};
 use crate::store::Store;
 
@@ -20,22 +19,19 @@ pub fn register(
     sweep_every: Duration,
 ) -> Vec<PeriodicJob> {
     let (s, c) = (store.clone(), clock.clone());
-    handlers.register(EXPIRE, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: ExpireSubscription| {
         let (store, clock) = (s.clone(), c.clone());
         async move {
-            let id = job.args["subscription_id"]
-                .as_i64()
-                .ok_or_else(|| JobError::discard("args need a numeric subscription_id"))?;
             let now = clock.now();
             store
-                .write(move |tx| expiry::expire(tx, now, SubscriptionId(id)))
+                .write(move |tx| expiry::expire(tx, now, job.subscription_id))
                 .await
                 .map(|_| ())
                 .map_err(JobError::retry)
         }
     });
     let (s, c) = (store.clone(), clock.clone());
-    handlers.register(SWEEP, move |_job: ClaimedJob| {
+    handlers.register_kind(move |_job: SweepSubscriptions| {
         let (store, clock) = (s.clone(), c.clone());
         async move {
             let now = clock.now();
@@ -49,9 +45,5 @@ pub fn register(
             Ok(())
         }
     });
-    vec![PeriodicJob::new(
-        SWEEP,
-        sweep_every,
-        JobSpec::new("default", SWEEP, serde_json::json!({})).max_attempts(3),
-    )]
+    vec![PeriodicJob::of(sweep_every, &SweepSubscriptions {})]
 }

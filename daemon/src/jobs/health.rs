@@ -15,11 +15,11 @@ use sitebox_routeros::ops;
 
 use crate::clock::SharedClock;
 use crate::domain::DomainError;
-use crate::domain::provisioning::{self, HEALTH, HEALTH_SWEEP, QUEUE};
+use crate::domain::provisioning;
 use crate::links::RouterLinks;
 use crate::model::RouterId;
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::job::{ClaimedJob, JobSpec};
+use crate::model::event::{Actor, NewEvent, payload};
+use crate::model::job::{HealthSweep, JobKind, PollHealth};
 use crate::model::router::Reached;
 use crate::model::router::Router;
 use crate::queue::{Handlers, JobError, PeriodicJob};
@@ -54,7 +54,7 @@ impl Poller {
 pub fn register(handlers: &mut Handlers, poller: Poller) -> Vec<PeriodicJob> {
     let poller = Arc::new(poller);
     let p = Arc::clone(&poller);
-    handlers.register(HEALTH_SWEEP, move |_job: ClaimedJob| {
+    handlers.register_kind(move |_job: HealthSweep| {
         let p = Arc::clone(&p);
         async move {
             let (now, timeout) = (p.clock.now(), p.deadline() + Duration::from_secs(5));
@@ -62,7 +62,8 @@ pub fn register(handlers: &mut Handlers, poller: Poller) -> Vec<PeriodicJob> {
                 .write(move |tx| {
                     let routers = router_health::managed(tx)?;
                     for router in &routers {
-                        tx.enqueue(&provisioning::health_job(*router, timeout), now)?;
+                        let poll = PollHealth { router_id: *router }.spec().timeout(timeout);
+                        tx.enqueue(&poll, now)?;
                     }
                     Ok::<_, DomainError>(routers.len())
                 })
@@ -72,17 +73,11 @@ pub fn register(handlers: &mut Handlers, poller: Poller) -> Vec<PeriodicJob> {
         }
     });
     let every = poller.every;
-    handlers.register(HEALTH, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: PollHealth| {
         let p = Arc::clone(&poller);
-        async move { p.poll(crate::jobs::provision::router_id(&job)?).await }
+        async move { p.poll(job.router_id).await }
     });
-    vec![PeriodicJob::new(
-        HEALTH_SWEEP,
-        every,
-        JobSpec::new(QUEUE, HEALTH_SWEEP, serde_json::json!({}))
-            .priority(-3)
-            .max_attempts(3),
-    )]
+    vec![PeriodicJob::of(every, &HealthSweep {})]
 }
 
 impl Poller {
@@ -146,18 +141,17 @@ impl Poller {
                         now,
                         &Actor::System,
                         NewEvent::new(
-                            EventKind::RouterStatusChanged,
                             format!("router:{name}"),
-                            serde_json::json!({
-                                "router": name,
-                                "status": after.status,
-                                "previous_status": before.status,
-                                "ros_version": after.ros_version,
-                                "previous_version": before.ros_version,
-                                "identity": after.identity,
-                                "latency_ms": after.latency_ms,
-                                "detail": after.status_detail,
-                            }),
+                            &payload::RouterStatusChanged {
+                                router: name.clone(),
+                                status: after.status,
+                                previous_status: before.status,
+                                ros_version: after.ros_version.clone(),
+                                previous_version: before.ros_version.clone(),
+                                identity: after.identity.clone(),
+                                latency_ms: after.latency_ms,
+                                detail: after.status_detail.clone(),
+                            },
                         ),
                     )?;
                 }

@@ -19,15 +19,14 @@ use sitebox_routeros::ops::{
 use crate::clock::SharedClock;
 use crate::config::ProvisioningConfig;
 use crate::domain::DomainError;
-use crate::domain::provisioning::{
-    self, COMMENT, CONFIGURE, Desired, KICK, PROVISION, PROVISION_PLAN, Profile, Service,
-};
+use crate::domain::provisioning::{self, COMMENT, Desired, Profile, Service};
 use crate::domain::routers;
 use crate::links::RouterLinks;
 use crate::model::PlanId;
 use crate::model::RouterId;
 use crate::model::SubscriberId;
-use crate::model::job::ClaimedJob;
+use crate::model::job::{ConfigureRadius, KickUser, ProvisionPlan, ProvisionSubscriber};
+use crate::model::plan::PlanKind;
 use crate::model::router::Router;
 use crate::queue::{Handlers, JobError};
 use crate::secrets::Secrets;
@@ -57,51 +56,24 @@ pub struct Provisioner {
 pub fn register(handlers: &mut Handlers, provisioner: Provisioner) {
     let provisioner = Arc::new(provisioner);
     let p = Arc::clone(&provisioner);
-    handlers.register(PROVISION, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: ProvisionSubscriber| {
         let p = Arc::clone(&p);
-        async move {
-            let (router, subscriber) = (router_id(&job)?, job.args["subscriber_id"].as_i64());
-            let subscriber = subscriber
-                .map(SubscriberId)
-                .ok_or_else(|| JobError::discard("args need a numeric subscriber_id"))?;
-            p.provision(router, subscriber).await
-        }
+        async move { p.provision(job.router_id, job.subscriber_id).await }
     });
     let p = Arc::clone(&provisioner);
-    handlers.register(PROVISION_PLAN, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: ProvisionPlan| {
         let p = Arc::clone(&p);
-        async move {
-            let router = router_id(&job)?;
-            let plan = job.args["plan_id"]
-                .as_i64()
-                .map(PlanId)
-                .ok_or_else(|| JobError::discard("args need a numeric plan_id"))?;
-            p.provision_plan(router, plan).await
-        }
+        async move { p.provision_plan(job.router_id, job.plan_id).await }
     });
     let p = Arc::clone(&provisioner);
-    handlers.register(KICK, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: KickUser| {
         let p = Arc::clone(&p);
-        async move {
-            let router = router_id(&job)?;
-            let username = job.args["username"]
-                .as_str()
-                .ok_or_else(|| JobError::discard("args need a username"))?
-                .to_owned();
-            p.kick(router, &username).await
-        }
+        async move { p.kick(job.router_id, &job.username).await }
     });
-    handlers.register(CONFIGURE, move |job: ClaimedJob| {
+    handlers.register_kind(move |job: ConfigureRadius| {
         let p = Arc::clone(&provisioner);
-        async move { p.configure(router_id(&job)?).await }
+        async move { p.configure(job.router_id).await }
     });
-}
-
-pub(crate) fn router_id(job: &ClaimedJob) -> Result<RouterId, JobError> {
-    job.args["router_id"]
-        .as_i64()
-        .map(RouterId)
-        .ok_or_else(|| JobError::discard("args need a numeric router_id"))
 }
 
 impl Provisioner {
@@ -215,10 +187,10 @@ impl Provisioner {
             return Err(JobError::discard(format!("no plan {}", plan.0)));
         };
         let profile = Profile::of(&plan);
-        let services: &[Service] = match plan.kind.as_str() {
-            "hotspot" => &[Service::Hotspot],
-            "pppoe" => &[Service::Pppoe],
-            _ => &[Service::Hotspot, Service::Pppoe],
+        let services: &[Service] = match plan.kind {
+            PlanKind::Hotspot => &[Service::Hotspot],
+            PlanKind::Pppoe => &[Service::Pppoe],
+            PlanKind::Any => &[Service::Hotspot, Service::Pppoe],
         };
         for service in services {
             match ensure_profile(&link, *service, &profile).await {

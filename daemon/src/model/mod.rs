@@ -9,6 +9,7 @@ pub mod payment;
 pub mod plan;
 pub mod router;
 pub mod session;
+mod stored;
 pub mod subscriber;
 pub mod subscription;
 pub mod technician;

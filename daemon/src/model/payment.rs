@@ -2,7 +2,29 @@
 
 use serde::Serialize;
 
+use super::stored::stored_enum;
 use crate::clock::Timestamp;
+
+stored_enum! {
+    /// Who took the money. A confirmation naming another provider is recorded as sent and
+    /// rejected, so the stored `provider` column stays text.
+    pub enum Provider {
+        /// M-Pesa, confirmed by the cloud.
+        Mpesa = "mpesa",
+        /// Cash at the site.
+        Cash = "cash",
+    }
+}
+
+stored_enum! {
+    /// What became of a payment.
+    pub enum PaymentState {
+        /// A subscription was granted.
+        Applied = "applied",
+        /// Kept, and refused with a reason for a technician.
+        Rejected = "rejected",
+    }
+}
 
 /// A stored payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,8 +41,8 @@ pub struct Payment {
     pub currency: String,
     /// Phone (masked when shown).
     pub phone: Option<String>,
-    /// `applied` or `rejected`.
-    pub state: String,
+    /// Applied or rejected.
+    pub state: PaymentState,
     /// Why rejected.
     pub reason: Option<String>,
     /// The subscription granted.
@@ -41,7 +63,7 @@ pub struct NewPayment<'a> {
     pub plan_id: Option<i64>,
     pub subscriber_id: Option<i64>,
     pub mac: Option<String>,
-    pub state: &'a str,
+    pub state: PaymentState,
     pub reason: Option<&'a str>,
     pub raw: &'a str,
     pub received_at: Timestamp,

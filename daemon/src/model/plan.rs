@@ -3,6 +3,29 @@
 use serde::Serialize;
 
 use super::PlanId;
+use super::stored::stored_enum;
+
+stored_enum! {
+    /// Who a plan is sold to.
+    pub enum PlanKind {
+        /// Hotspot users.
+        Hotspot = "hotspot",
+        /// PPPoE accounts.
+        Pppoe = "pppoe",
+        /// Both.
+        Any = "any",
+    }
+}
+
+stored_enum! {
+    /// Whether a plan is on sale.
+    pub enum PlanState {
+        /// On sale.
+        Active = "active",
+        /// Not sold any more (running subscriptions keep it).
+        Disabled = "disabled",
+    }
+}
 
 /// A plan as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -11,8 +34,8 @@ pub struct Plan {
     pub id: PlanId,
     /// Unique name, e.g. `1h-50`.
     pub name: String,
-    /// `hotspot`, `pppoe` or `any`.
-    pub kind: String,
+    /// Who it is sold to.
+    pub kind: PlanKind,
     /// Price in minor units.
     pub price: i64,
     /// ISO 4217 code, e.g. `KES`.
@@ -33,8 +56,8 @@ pub struct Plan {
     pub idle_timeout_s: Option<u32>,
     /// Acct-Interim-Interval seconds.
     pub interim_s: u32,
-    /// `active` or `disabled` (disabled plans cannot be bought).
-    pub state: String,
+    /// On sale or not (disabled plans cannot be bought).
+    pub state: PlanState,
 }
 
 /// A plan to create.
@@ -42,8 +65,8 @@ pub struct Plan {
 pub struct NewPlan {
     /// Unique name.
     pub name: String,
-    /// `hotspot`, `pppoe` or `any`.
-    pub kind: String,
+    /// Who it is sold to.
+    pub kind: PlanKind,
     /// Price in minor units.
     pub price: i64,
     /// Currency code.
@@ -71,7 +94,7 @@ impl NewPlan {
     pub fn hotspot(name: &str, price: i64, currency: &str, validity_s: i64) -> Self {
         Self {
             name: name.into(),
-            kind: "hotspot".into(),
+            kind: PlanKind::Hotspot,
             price,
             currency: currency.into(),
             validity_s,

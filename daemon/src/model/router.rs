@@ -6,7 +6,30 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::RouterId;
+use super::stored::stored_enum;
 use crate::clock::Timestamp;
+
+stored_enum! {
+    /// Whether a router is in service: a disabled one gets no RADIUS answers and no jobs.
+    pub enum RouterState {
+        /// In service.
+        Active = "active",
+        /// Out of service.
+        Disabled = "disabled",
+    }
+}
+
+stored_enum! {
+    /// What the last health poll found.
+    pub enum RouterStatus {
+        /// Never polled.
+        Unknown = "unknown",
+        /// It answered.
+        Up = "up",
+        /// It did not.
+        Down = "down",
+    }
+}
 
 /// A router to add.
 #[derive(Debug, Clone)]
@@ -82,10 +105,10 @@ pub struct Router {
     pub api_user: Option<String>,
     /// Codepage.
     pub codepage: String,
-    /// `active` or `disabled`.
-    pub state: String,
-    /// `unknown`, `up` or `down`.
-    pub status: String,
+    /// In service or not.
+    pub state: RouterState,
+    /// What the last health poll found.
+    pub status: RouterStatus,
     /// The last health detail or error.
     pub status_detail: Option<String>,
 }
@@ -93,7 +116,7 @@ pub struct Router {
 impl Router {
     /// Whether the router takes RADIUS requests and jobs.
     pub fn is_active(&self) -> bool {
-        self.state == "active"
+        self.state == RouterState::Active
     }
 }
 
@@ -105,10 +128,10 @@ pub struct RouterHealth {
     pub id: RouterId,
     /// Name.
     pub name: String,
-    /// `active` or `disabled`.
-    pub state: String,
-    /// `unknown` (never polled), `up` or `down`.
-    pub status: String,
+    /// In service or not.
+    pub state: RouterState,
+    /// What the last poll found.
+    pub status: RouterStatus,
     /// Why it is down.
     pub status_detail: Option<String>,
     /// Whether the box manages it over the RouterOS API (only those are polled).

@@ -2,8 +2,19 @@
 
 use serde::Serialize;
 
+use super::stored::stored_enum;
 use super::{RouterId, SubscriberId, SubscriptionId};
 use crate::clock::Timestamp;
+
+stored_enum! {
+    /// Whether the router still has a session.
+    pub enum SessionState {
+        /// Online.
+        Open = "open",
+        /// Stopped (by the router, a NAS reboot or a kick).
+        Closed = "closed",
+    }
+}
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,8 +37,8 @@ pub struct Session {
     pub framed_ip: Option<String>,
     /// NAS-Port-Id.
     pub nas_port_id: Option<String>,
-    /// `open` or `closed`.
-    pub state: String,
+    /// Online or stopped.
+    pub state: SessionState,
     /// First seen.
     pub started_at: Timestamp,
     /// Last accounting packet.

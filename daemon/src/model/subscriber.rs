@@ -4,6 +4,36 @@
 use serde::Serialize;
 
 use super::SubscriberId;
+use super::stored::stored_enum;
+
+stored_enum! {
+    /// The service an account logs in to.
+    pub enum SubscriberKind {
+        /// A hotspot user.
+        Hotspot = "hotspot",
+        /// A PPPoE account.
+        Pppoe = "pppoe",
+    }
+}
+
+impl Default for SubscriberKind {
+    /// Hotspot: what vouchers, M-Pesa purchases and cloud commands make unless told otherwise.
+    fn default() -> Self {
+        SubscriberKind::Hotspot
+    }
+}
+
+stored_enum! {
+    /// Whether an account may log in.
+    pub enum SubscriberState {
+        /// It may.
+        Active = "active",
+        /// Suspended by an operator.
+        Suspended = "suspended",
+        /// Deleted (kept for its history).
+        Deleted = "deleted",
+    }
+}
 
 /// A subscriber as stored (no credentials).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -12,14 +42,14 @@ pub struct Subscriber {
     pub id: SubscriberId,
     /// Login name (a MAC for MAC-auth accounts, the code for voucher accounts).
     pub username: String,
-    /// `hotspot` or `pppoe`.
-    pub kind: String,
+    /// Hotspot or PPPoE.
+    pub kind: SubscriberKind,
     /// Logs in by MAC.
     pub mac_auth: bool,
     /// Phone number, if known.
     pub phone: Option<String>,
-    /// `active`, `suspended` or `deleted`.
-    pub state: String,
+    /// Active, suspended or deleted.
+    pub state: SubscriberState,
     /// Bound MACs.
     pub macs: Vec<String>,
 }
@@ -29,8 +59,8 @@ pub struct Subscriber {
 pub struct NewSubscriber {
     /// Login name.
     pub username: String,
-    /// `hotspot` or `pppoe`.
-    pub kind: String,
+    /// Hotspot or PPPoE.
+    pub kind: SubscriberKind,
     /// Cleartext password (CHAP needs it).
     pub password: Option<String>,
     /// NT hash, when only that is known (PPPoE accounts imported from elsewhere).

@@ -3,32 +3,57 @@
 
 use serde::Serialize;
 
+use super::stored::stored_enum;
 use super::{PlanId, SubscriberId, SubscriptionId};
 use crate::clock::Timestamp;
 
-/// Where a subscription came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// An M-Pesa payment.
-    Mpesa,
-    /// Cash taken at the site.
-    Cash,
-    /// A voucher code.
-    Voucher,
-    /// Given by an operator.
-    Manual,
+stored_enum! {
+    /// Where a subscription is in its life.
+    pub enum SubscriptionState {
+        /// Bought, waiting for the running one to end.
+        Queued = "queued",
+        /// Running: its expiry is fixed.
+        Active = "active",
+        /// Its validity ran out.
+        Expired = "expired",
+        /// Its time or data was used up.
+        Exhausted = "exhausted",
+        /// Cancelled by an operator.
+        Cancelled = "cancelled",
+    }
 }
 
-impl Source {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
+stored_enum! {
+    /// Why a subscription ended.
+    pub enum EndReason {
+        /// Its validity ran out.
+        Expired = "expired",
+        /// Its time or data limit was used up.
+        Exhausted = "exhausted",
+    }
+}
+
+impl EndReason {
+    /// The state a subscription ended for this reason is left in.
+    pub const fn state(self) -> SubscriptionState {
         match self {
-            Source::Mpesa => "mpesa",
-            Source::Cash => "cash",
-            Source::Voucher => "voucher",
-            Source::Manual => "manual",
+            EndReason::Expired => SubscriptionState::Expired,
+            EndReason::Exhausted => SubscriptionState::Exhausted,
         }
+    }
+}
+
+stored_enum! {
+    /// Where a subscription came from.
+    pub enum Source {
+        /// An M-Pesa payment.
+        Mpesa = "mpesa",
+        /// Cash taken at the site.
+        Cash = "cash",
+        /// A voucher code.
+        Voucher = "voucher",
+        /// Given by an operator.
+        Manual = "manual",
     }
 }
 
@@ -41,10 +66,10 @@ pub struct Subscription {
     pub subscriber_id: SubscriberId,
     /// Which plan.
     pub plan_id: PlanId,
-    /// `queued`, `active`, `expired`, `exhausted` or `cancelled`.
-    pub state: String,
+    /// Where it is in its life.
+    pub state: SubscriptionState,
     /// Where it came from.
-    pub source: String,
+    pub source: Source,
     /// Activation time.
     pub starts_at: Option<Timestamp>,
     /// Expiry, computed at activation.

@@ -2,7 +2,18 @@
 
 use serde::Serialize;
 
+use super::stored::stored_enum;
 use crate::clock::Timestamp;
+
+stored_enum! {
+    /// What a technician may do on the page.
+    pub enum Role {
+        /// Look and act (kick, retry, discard, vouchers, diagnostics).
+        Operator = "operator",
+        /// Look only.
+        ReadOnly = "read-only",
+    }
+}
 
 /// A technician account (without its password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -11,8 +22,8 @@ pub struct Technician {
     pub id: i64,
     /// Login name.
     pub name: String,
-    /// `operator` or `read-only`.
-    pub role: String,
+    /// Operator or read-only.
+    pub role: Role,
     /// When the account was made.
     pub created_at: Timestamp,
 }

@@ -2,6 +2,20 @@
 
 use serde::Serialize;
 
+use super::stored::stored_enum;
+
+stored_enum! {
+    /// Whether a voucher can still be used.
+    pub enum VoucherState {
+        /// Not used yet.
+        Unused = "unused",
+        /// Redeemed by its first login.
+        Redeemed = "redeemed",
+        /// Cancelled.
+        Void = "void",
+    }
+}
+
 /// A voucher as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Voucher {
@@ -15,6 +29,6 @@ pub struct Voucher {
     pub plan: String,
     /// The batch it was printed in.
     pub batch: String,
-    /// `unused`, `redeemed` or `void`.
-    pub state: String,
+    /// Unused, redeemed or void.
+    pub state: VoucherState,
 }

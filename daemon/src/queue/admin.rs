@@ -2,7 +2,7 @@
 //! discard, each written to the audit log and the outbox.
 
 use crate::clock::Timestamp;
-use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, NewEvent, payload};
 use crate::store::{Store, StoreError, Tx, jobs};
 
 use crate::model::job::{FailedJob, JobId, RetryOutcome};
@@ -34,9 +34,11 @@ pub fn retry_in(
             now,
             actor,
             NewEvent::new(
-                EventKind::JobRetried,
                 format!("job:{id}"),
-                serde_json::json!({ "job_id": id, "outcome": outcome }),
+                &payload::JobRetried {
+                    job_id: id,
+                    outcome,
+                },
             ),
         )?;
     }
@@ -74,9 +76,13 @@ pub async fn discard(
                     now,
                     &actor,
                     NewEvent::new(
-                        EventKind::JobDiscarded,
                         format!("job:{id}"),
-                        serde_json::json!({ "job_id": id, "queue": job.queue, "kind": job.kind, "error": job.error }),
+                        &payload::JobDiscarded {
+                            job_id: id,
+                            queue: job.queue.clone(),
+                            kind: job.kind.clone(),
+                            error: job.error.clone(),
+                        },
                     ),
                 )?;
             }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::model::job::ClaimedJob;
+use crate::model::job::{ClaimedJob, JobKind};
 
 /// Why an attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +72,29 @@ impl Handlers {
     pub fn register(&mut self, kind: impl Into<String>, handler: impl Handler) -> &mut Self {
         self.by_kind.insert(kind.into(), Arc::new(handler));
         self
+    }
+
+    /// Runs jobs of kind `J` with `handler`, given their arguments parsed into `J` (a job
+    /// whose arguments do not parse goes to the failed store with serde's reason).
+    pub fn register_kind<J, F, Fut>(&mut self, handler: F) -> &mut Self
+    where
+        J: JobKind,
+        F: Fn(J) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobError>> + Send + 'static,
+    {
+        self.register(J::KIND, move |job: ClaimedJob| {
+            let args = serde_json::from_value::<J>(job.args);
+            let run = args.map(&handler);
+            async move {
+                match run {
+                    Ok(running) => running.await,
+                    Err(err) => Err(JobError::discard(format!(
+                        "bad arguments for a {} job: {err}",
+                        J::KIND
+                    ))),
+                }
+            }
+        })
     }
 
     /// The handler of `kind`.

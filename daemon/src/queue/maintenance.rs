@@ -7,11 +7,8 @@ use super::{Handlers, JobError, PeriodicJob};
 
 use crate::clock::SharedClock;
 use crate::config::QueueConfig;
-use crate::model::job::JobSpec;
+use crate::model::job::Prune;
 use crate::store::{Store, StoreError, jobs};
-
-/// The job kind that prunes.
-pub const PRUNE: &str = "queue.prune";
 
 /// Registers the maintenance handlers and returns their periodic schedule.
 pub fn register(
@@ -23,7 +20,7 @@ pub fn register(
     let completed = config.completed_retention.get();
     let failed = config.failed_retention.get();
     let (store, clock) = (store.clone(), clock.clone());
-    handlers.register(PRUNE, move |_job| {
+    handlers.register_kind(move |_job: Prune| {
         let (store, clock) = (store.clone(), clock.clone());
         async move {
             prune(&store, &clock, completed, failed)
@@ -32,11 +29,7 @@ pub fn register(
                 .map_err(JobError::retry)
         }
     });
-    vec![PeriodicJob::new(
-        PRUNE,
-        config.prune_every.get(),
-        JobSpec::new("maintenance", PRUNE, serde_json::json!({})).max_attempts(3),
-    )]
+    vec![PeriodicJob::of(config.prune_every.get(), &Prune {})]
 }
 
 /// Deletes completed jobs older than `completed` and failed jobs older than `failed`.

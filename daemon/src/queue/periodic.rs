@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{SharedClock, Timestamp};
-use crate::model::job::JobSpec;
+use crate::model::job::{JobKind, JobSpec};
 use crate::store::{Store, StoreError, periodic};
 
 /// A job enqueued every `every`.
@@ -26,6 +26,13 @@ impl PeriodicJob {
         let name = name.into();
         let spec = spec.unique(format!("periodic:{name}"));
         Self { name, every, spec }
+    }
+}
+
+impl PeriodicJob {
+    /// `job` every `every`, under its kind's name.
+    pub fn of<J: JobKind>(every: Duration, job: &J) -> Self {
+        Self::new(J::KIND, every, job.spec())
     }
 }
 

@@ -15,7 +15,7 @@ use super::periodic::{self, PeriodicJob};
 use super::{Backoff, Handlers, JobError};
 use crate::clock::{SharedClock, Timestamp};
 use crate::config::{QUEUE_NAMES, QueueConfig};
-use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::event::{Actor, NewEvent, payload};
 use crate::model::job::{ClaimedJob, JobId};
 use crate::store::jobs::{self, Orphans, Rescued};
 use crate::store::{Store, StoreError, Tx};
@@ -463,11 +463,14 @@ fn emit_failed(
         now,
         &Actor::System,
         NewEvent::new(
-            EventKind::JobFailed,
             format!("job:{id}"),
-            serde_json::json!({
-                "job_id": id, "queue": queue, "kind": kind, "attempts": attempts, "error": error,
-            }),
+            &payload::JobFailed {
+                job_id: id,
+                queue: queue.to_string(),
+                kind: kind.to_string(),
+                attempts,
+                error: error.to_string(),
+            },
         ),
     )?;
     Ok(())

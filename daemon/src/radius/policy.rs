@@ -13,7 +13,7 @@ use crate::clock::{SharedClock, Timestamp};
 use crate::domain::accounting::{self, Record, Status};
 use crate::domain::policy::{self, Facts, Proof, Reason, Verdict};
 use crate::domain::subscribers;
-use crate::domain::{DomainError, mac, vouchers};
+use crate::domain::{DomainError, credentials, mac, vouchers};
 use crate::model::plan::Plan;
 use crate::model::subscriber::{StoredCredential, Subscriber};
 use crate::model::subscription::Subscription;
@@ -197,11 +197,11 @@ fn credential(
     secrets: &Secrets,
     typed: &str,
 ) -> Result<(Credential, Option<Subscriber>), DomainError> {
-    let (name, stored) = match subscribers::credential(conn, secrets, typed)? {
+    let (name, stored) = match credentials::credential(conn, secrets, typed)? {
         Some(found) => (typed.to_string(), Some(found)),
         None => match account_name(conn, typed)? {
             Some(name) if name != typed => {
-                let stored = subscribers::credential(conn, secrets, &name)?;
+                let stored = credentials::credential(conn, secrets, &name)?;
                 (name, stored)
             }
             Some(name) => (name, None),

@@ -9,7 +9,8 @@ use sitebox_radius::Counters;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::model::event::{Actor, EventKind, NewEvent};
+use crate::model::event::payload::AuthRejected;
+use crate::model::event::{Actor, NewEvent};
 use crate::store::{Store, StoreError};
 
 /// Every `every`, emits the rejects counted since the last summary (nothing when none).
@@ -50,16 +51,13 @@ pub async fn summarize_rejects(
         }
         let now = clock.now();
         let total: u64 = by_nas.values().flat_map(|reasons| reasons.values()).sum();
-        let payload =
-            serde_json::json!({ "period_s": every.as_secs(), "total": total, "by_router": by_nas });
+        let payload = AuthRejected {
+            period_s: every.as_secs(),
+            total,
+            by_router: by_nas,
+        };
         let written = store
-            .write(move |tx| {
-                tx.emit(
-                    now,
-                    &Actor::System,
-                    NewEvent::new(EventKind::AuthRejected, "radius", payload),
-                )
-            })
+            .write(move |tx| tx.emit(now, &Actor::System, NewEvent::new("radius", &payload)))
             .await;
         if let Err(err) = written {
             let err: StoreError = err;

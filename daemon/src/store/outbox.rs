@@ -29,9 +29,9 @@ fn insert(
     event: NewEvent,
 ) -> Result<EventRecord, StoreError> {
     let id = uuid::Uuid::now_v7().to_string();
-    let kind = event.kind;
+    let (kind, subject, payload_value) = event.into_parts();
     let payload =
-        serde_json::to_string(&event.payload).map_err(|e| StoreError::Decode(e.to_string()))?;
+        serde_json::to_string(&payload_value).map_err(|e| StoreError::Decode(e.to_string()))?;
     let boot_id = clock::boot_id();
     let uptime_ms = clock::uptime_ms();
     let seq: i64 = conn
@@ -48,7 +48,7 @@ fn insert(
                 now,
                 boot_id,
                 uptime_ms,
-                event.subject,
+                subject,
                 payload
             ],
             |row| row.get(0),
@@ -61,7 +61,7 @@ fn insert(
         now,
         actor.to_string(),
         kind.as_str(),
-        event.subject,
+        subject,
         payload,
         seq
     ])?;
@@ -74,8 +74,8 @@ fn insert(
         occurred_at: now,
         boot_id: boot_id.to_string(),
         uptime_ms,
-        subject: event.subject,
-        payload: event.payload,
+        subject,
+        payload: payload_value,
     })
 }
 

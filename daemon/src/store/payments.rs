@@ -3,10 +3,13 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
-use crate::model::payment::{NewPayment, Payment};
+use crate::model::payment::{NewPayment, Payment, PaymentState};
 
 /// The payment with `receipt`: (id, state).
-pub fn by_receipt(conn: &Connection, receipt: &str) -> Result<Option<(i64, String)>, StoreError> {
+pub fn by_receipt(
+    conn: &Connection,
+    receipt: &str,
+) -> Result<Option<(i64, PaymentState)>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT id, state FROM payments WHERE receipt = ?1")?
         .query_row([receipt], |row| Ok((row.get(0)?, row.get(1)?)))

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use crate::clock::Timestamp;
 use crate::model::PlanId;
-use crate::model::plan::{NewPlan, Plan};
+use crate::model::plan::{NewPlan, Plan, PlanState};
 
 const COLUMNS: &str = "id, name, kind, price, currency, validity_s, time_limit_s, data_limit, rate_limit, shared_users,
      mac_binding, idle_timeout_s, interim_s, state";
@@ -81,7 +81,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Plan>, StoreError> {
 pub fn set_state(
     conn: &Connection,
     id: PlanId,
-    state: &str,
+    state: PlanState,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE plans SET state = ?1, updated_at = ?2 WHERE id = ?3")?

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use crate::clock::Timestamp;
 use crate::model::RouterId;
-use crate::model::router::{NewRouter, Router};
+use crate::model::router::{NewRouter, Router, RouterState, RouterStatus};
 
 const COLUMNS: &str =
     "id, name, nas_ip, nas_identifier, coa_port, require_message_authenticator, api_host, api_port,
@@ -98,7 +98,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Router>, StoreError> {
 pub fn set_state(
     conn: &Connection,
     id: RouterId,
-    state: &str,
+    state: RouterState,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE routers SET state = ?1, updated_at = ?2 WHERE id = ?3")?
@@ -110,7 +110,7 @@ pub fn set_state(
 pub fn set_status(
     conn: &Connection,
     id: RouterId,
-    status: &str,
+    status: RouterStatus,
     detail: Option<&str>,
     now: Timestamp,
 ) -> Result<bool, StoreError> {

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use crate::clock::Timestamp;
 use crate::model::SubscriberId;
-use crate::model::subscriber::{NewSubscriber, Subscriber};
+use crate::model::subscriber::{NewSubscriber, Subscriber, SubscriberState};
 
 /// Inserts a subscriber with its sealed credentials.
 pub fn insert(
@@ -104,7 +104,7 @@ pub fn search(conn: &Connection, search: &str, limit: u32) -> Result<Vec<Subscri
 pub fn set_state(
     conn: &Connection,
     id: SubscriberId,
-    state: &str,
+    state: SubscriberState,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE subscribers SET state = ?1, updated_at = ?2 WHERE id = ?3")?

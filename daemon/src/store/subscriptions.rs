@@ -8,7 +8,7 @@ use crate::model::PlanId;
 use crate::model::SubscriberId;
 use crate::model::SubscriptionId;
 use crate::model::plan::Plan;
-use crate::model::subscription::{Origin, Subscription};
+use crate::model::subscription::{Origin, Subscription, SubscriptionState};
 
 const COLUMNS: &str =
     "id, subscriber_id, plan_id, state, source, starts_at, expires_at, time_limit_s, data_limit,
@@ -42,7 +42,7 @@ pub fn insert(
         "INSERT INTO subscriptions (subscriber_id, plan_id, state, source, payment_id, voucher_id, time_limit_s, data_limit, created_at)
          VALUES (?1, ?2, 'queued', ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![subscriber.0, plan.id.0, origin.source.as_str(), origin.payment_id, origin.voucher_id, plan.time_limit_s, plan.data_limit, now])?;
+    .execute(params![subscriber.0, plan.id.0, origin.source, origin.payment_id, origin.voucher_id, plan.time_limit_s, plan.data_limit, now])?;
     Ok(SubscriptionId(conn.last_insert_rowid()))
 }
 
@@ -113,7 +113,7 @@ pub fn activate(
 pub fn end(
     conn: &Connection,
     id: SubscriptionId,
-    state: &str,
+    state: SubscriptionState,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let changed = conn

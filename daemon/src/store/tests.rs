@@ -12,7 +12,7 @@ enum TestError {
 }
 
 fn event(subject: &str) -> NewEvent {
-    NewEvent::new(
+    NewEvent::recorded(
         EventKind::SubscriberCreated,
         subject,
         serde_json::json!({ "subject": subject }),

@@ -6,14 +6,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreError;
 use crate::clock::Timestamp;
 use crate::model::session::LiveSession;
-use crate::model::technician::Technician;
+use crate::model::technician::{Role, Technician};
 
 /// Adds a technician; false when the name is taken.
 pub fn add_technician(
     conn: &Connection,
     name: &str,
     password_hash: &str,
-    role: &str,
+    role: Role,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let inserted = conn

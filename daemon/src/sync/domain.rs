@@ -16,8 +16,8 @@ use crate::domain::subscribers;
 use crate::domain::subscriptions;
 use crate::domain::{DomainError, vouchers};
 use crate::model::event::Actor;
-use crate::model::plan::NewPlan;
-use crate::model::subscriber::NewSubscriber;
+use crate::model::plan::{NewPlan, PlanKind};
+use crate::model::subscriber::{NewSubscriber, SubscriberKind};
 use crate::model::subscription::{Origin, Source};
 use crate::secrets::Secrets;
 use crate::store::{StoreError, subscribers as subscriber_sql};
@@ -37,8 +37,8 @@ impl From<DomainError> for CommandError {
 #[serde(deny_unknown_fields)]
 struct PlanArgs {
     name: String,
-    #[serde(default = "hotspot")]
-    kind: String,
+    #[serde(default = "hotspot_plan")]
+    kind: PlanKind,
     price: i64,
     currency: String,
     validity_s: i64,
@@ -92,8 +92,8 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-fn hotspot() -> String {
-    "hotspot".into()
+fn hotspot_plan() -> PlanKind {
+    PlanKind::Hotspot
 }
 
 fn one() -> u32 {
@@ -114,8 +114,8 @@ struct Name {
 #[serde(deny_unknown_fields)]
 struct SubscriberArgs {
     username: String,
-    #[serde(default = "hotspot")]
-    kind: String,
+    #[serde(default)]
+    kind: SubscriberKind,
     #[serde(default)]
     password: Option<String>,
     #[serde(default)]

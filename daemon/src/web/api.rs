@@ -15,10 +15,11 @@ use super::auth;
 use super::caller::Caller;
 use super::response::{self, ApiError, ApiResult};
 use crate::clock::Timestamp;
-use crate::domain::expiry::disconnect_job;
 use crate::domain::{DomainError, plans, provisioning, subscribers, vouchers};
-use crate::model::event::{Actor, EventKind, NewEvent};
-use crate::model::job::JobId;
+use crate::model::event::payload::TechnicianAction;
+use crate::model::event::{Actor, NewEvent};
+use crate::model::job::{DisconnectSession, JobId, JobKind};
+use crate::model::session::SessionState;
 use crate::queue::admin;
 use crate::store::web as sql;
 use crate::store::{Tx, sessions, subscriptions, vouchers as voucher_sql};
@@ -79,9 +80,11 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
                     at,
                     &Actor::System,
                     NewEvent::new(
-                        EventKind::TechnicianAction,
                         format!("technician:{name}"),
-                        json!({ "action": "login_failed", "name": name, "peer": peer_ip }),
+                        &TechnicianAction::LoginFailed {
+                            name: name.clone(),
+                            peer: peer_ip,
+                        },
                     ),
                 )?;
                 Ok::<_, crate::store::StoreError>(())
@@ -119,7 +122,7 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
                 at,
                 &Actor::Technician(who.clone()),
                 &format!("technician:{who}"),
-                json!({ "action": "login", "peer": peer_ip }),
+                TechnicianAction::Login { peer: peer_ip },
             )
         })
         .await?;
@@ -228,7 +231,7 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                         now,
                         &actor,
                         &format!("technician:{who}"),
-                        json!({ "action": "logout" }),
+                        TechnicianAction::Logout,
                     )
                 })
                 .await?;
@@ -246,16 +249,22 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                     let Some(session) = sessions::by_id(tx, id)? else {
                         return Err(DomainError::NotFound(format!("session {id}")));
                     };
-                    if session.state != "open" {
-                        return Err(DomainError::Invalid(format!("session {id} is already closed")));
+                    if session.state != SessionState::Open {
+                        return Err(DomainError::Invalid(format!(
+                            "session {id} is already closed"
+                        )));
                     }
-                    let job = tx.enqueue(&disconnect_job(id), now)?;
+                    let job = tx.enqueue(&DisconnectSession { session_id: id }.spec(), now)?;
                     audit(
                         tx,
                         now,
                         &actor,
                         &format!("session:{id}"),
-                        json!({ "action": "kick", "session_id": id, "username": session.username, "job": job }),
+                        TechnicianAction::Kick {
+                            session_id: id,
+                            username: session.username.clone(),
+                            job,
+                        },
                     )?;
                     Ok(json!({ "session_id": id, "job": job }))
                 })
@@ -297,9 +306,10 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
             let name = text(&body, "router")?;
             let router = router_named(web, &name).await?;
             let result = router_login(web, &router).await?;
-            let detail = json!({
-                "action": "diagnostics.router_login", "router": name, "ok": result["ok"],
-            });
+            let detail = TechnicianAction::RouterLogin {
+                router: name.clone(),
+                ok: result["ok"].as_bool().unwrap_or(false),
+            };
             let subject = format!("router:{}", router.id.0);
             web.store
                 .write(move |tx| audit(tx, now, &actor, &subject, detail))
@@ -314,10 +324,11 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
             })?;
             let result = super::radius_test::login(target, &username, &password).await?;
             // Never the password.
-            let detail = json!({
-                "action": "diagnostics.radius_auth", "username": username,
-                "answer": result["answer"], "reply_message": result["reply_message"],
-            });
+            let detail = TechnicianAction::RadiusAuth {
+                username: username.clone(),
+                answer: result["answer"].clone(),
+                reply_message: result["reply_message"].clone(),
+            };
             let subject = format!("subscriber:{username}");
             web.store
                 .write(move |tx| audit(tx, now, &actor, &subject, detail))
@@ -335,7 +346,10 @@ pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -
                         now,
                         &actor,
                         &format!("router:{}", router.id.0),
-                        json!({ "action": "router.reprovision", "router": name, "subscriber_jobs": jobs }),
+                        TechnicianAction::Reprovision {
+                            router: name.clone(),
+                            subscriber_jobs: jobs,
+                        },
                     )?;
                     Ok::<_, DomainError>(json!({ "router": name, "subscriber_jobs": jobs }))
                 })
@@ -394,13 +408,9 @@ fn audit(
     now: Timestamp,
     actor: &Actor,
     subject: &str,
-    detail: Value,
+    detail: TechnicianAction,
 ) -> Result<(), crate::store::StoreError> {
-    tx.emit(
-        now,
-        actor,
-        NewEvent::new(EventKind::TechnicianAction, subject, detail),
-    )?;
+    tx.emit(now, actor, NewEvent::new(subject, &detail))?;
     Ok(())
 }
 

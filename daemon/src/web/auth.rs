@@ -11,34 +11,6 @@ pub const COOKIE: &str = "sitebox_session";
 /// The header that carries the CSRF token on every action.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// A technician's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// May look and act (kick, retry, discard, vouchers, diagnostics).
-    Operator,
-    /// May look only.
-    ReadOnly,
-}
-
-impl Role {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Operator => "operator",
-            Role::ReadOnly => "read-only",
-        }
-    }
-
-    /// The role stored as `name`.
-    pub fn parse(name: &str) -> Option<Role> {
-        match name {
-            "operator" => Some(Role::Operator),
-            "read-only" => Some(Role::ReadOnly),
-            _ => None,
-        }
-    }
-}
-
 /// The time logins, sessions and the lockout go by: real time, even when the daemon's clock
 /// runs fast for a scenario (a 12 h login must not end in a minute).
 pub fn now() -> crate::clock::Timestamp {

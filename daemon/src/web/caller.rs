@@ -5,9 +5,9 @@ use hyper::Request;
 use hyper::header;
 
 use super::Web;
-use super::auth::{self, Role};
+use super::auth;
 use super::response::ApiError;
-use crate::model::technician::Technician;
+use crate::model::technician::{Role, Technician};
 use crate::store::web as sql;
 
 /// A logged-in technician making this request.
@@ -44,7 +44,7 @@ pub(super) async fn caller<B>(web: &Web, request: &Request<B>) -> Result<Option<
         .read(move |conn| sql::session(conn, &hash, now))
         .await?;
     Ok(found.and_then(|(technician, csrf)| {
-        Role::parse(&technician.role).map(|role| Caller {
+        Some(technician.role).map(|role| Caller {
             technician,
             role,
             csrf,

@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Web;
-use super::auth::{self, Role};
+use super::auth;
 use super::caller::caller;
 use super::response::{self, ApiError, ApiResult, Body};
+use crate::model::technician::Role;
 
 /// Routes one request.
 pub(super) async fn handle(

@@ -9,6 +9,7 @@ use hyper::{Response, StatusCode};
 use super::Web;
 use super::host::{disk, rss_bytes};
 use super::response::{self, ApiResult, Body};
+use crate::model::router::RouterStatus;
 use crate::store::{StoreError, jobs, web as sql};
 
 /// `GET /healthz`: 200 when a write reaches the database, else 503.
@@ -188,7 +189,7 @@ pub(super) async fn metrics(web: &Web) -> ApiResult {
         m.sample(
             "sitebox_router_up",
             &[("router", &r.name)],
-            u8::from(r.status == "up"),
+            u8::from(r.status == RouterStatus::Up),
         );
     }
 

@@ -7,10 +7,12 @@
 //! need.
 
 mod kind;
+pub mod payload;
 
 use serde::Serialize;
 
 pub use kind::{EventKind, Lane};
+pub use payload::Payload;
 
 use crate::clock::Timestamp;
 
@@ -45,25 +47,62 @@ impl From<Actor> for String {
     }
 }
 
-/// An event about to be written.
+/// An event about to be written. Made from a payload struct ([`NewEvent::new`]), so its kind
+/// and its data cannot disagree.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    /// What happened.
-    pub kind: EventKind,
-    /// What it happened to, e.g. `job:42`, `subscriber:alice` (for the audit log and the page).
-    pub subject: String,
-    /// The event's data (no secrets).
-    pub payload: serde_json::Value,
+    kind: EventKind,
+    subject: String,
+    payload: serde_json::Value,
 }
 
 impl NewEvent {
-    /// An event of `kind` about `subject`.
-    pub fn new(kind: EventKind, subject: impl Into<String>, payload: serde_json::Value) -> Self {
+    /// An event about `subject` (e.g. `job:42`, `subscriber:alice`, for the audit log and the
+    /// page) saying `payload`; its kind is the payload's. The one place a payload is
+    /// serialised.
+    pub fn new<P: Payload>(subject: impl Into<String>, payload: &P) -> Self {
+        Self {
+            kind: P::KIND,
+            subject: subject.into(),
+            // A payload is plain data (strings, numbers, maps with string keys): serde_json
+            // cannot fail on it.
+            payload: serde_json::to_value(payload).unwrap_or_default(),
+        }
+    }
+
+    /// An event whose payload was serialised elsewhere: replayed or synthetic traffic (the
+    /// sync benchmark) and the store's own tests. Never for a new change in the daemon: those
+    /// have a payload struct.
+    pub fn recorded(
+        kind: EventKind,
+        subject: impl Into<String>,
+        payload: serde_json::Value,
+    ) -> Self {
         Self {
             kind,
             subject: subject.into(),
             payload,
         }
+    }
+
+    /// What happened.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// What it happened to.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The event's data (no secrets).
+    pub fn payload(&self) -> &serde_json::Value {
+        &self.payload
+    }
+
+    /// Subject and payload, taken apart for the outbox row.
+    pub fn into_parts(self) -> (EventKind, String, serde_json::Value) {
+        (self.kind, self.subject, self.payload)
     }
 }
 

@@ -13,7 +13,7 @@ fn emit(store: &crate::store::Store, kinds: &[EventKind]) {
                 tx.emit(
                     Timestamp::from_millis(1),
                     &Actor::System,
-                    NewEvent::new(kind, "router:1", json!({ "pad": "x".repeat(200) })),
+                    NewEvent::recorded(kind, "router:1", json!({ "pad": "x".repeat(200) })),
                 )?;
             }
             Ok(())

@@ -4,7 +4,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::stored::stored_enum;
 use crate::clock::Timestamp;
+
+mod kinds;
+
+pub use kinds::{
+    ConfigureRadius, DisconnectSession, ENFORCEMENT_QUEUE, ExpireSubscription, HealthSweep,
+    JobKind, KickUser, PROVISIONING_QUEUE, PollHealth, ProvisionPlan, ProvisionSubscriber, Prune,
+    SessionRateLimit, SweepSubscriptions, VerifySessionGone,
+};
 
 /// A job's id (stable across a retry from the failed store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -133,35 +142,15 @@ pub struct ClaimedJob {
     pub unique_key: Option<String>,
 }
 
-/// A job's state in the `jobs` table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobState {
-    /// Waiting (due, or delayed until run_at).
-    Available,
-    /// Held by a worker.
-    Running,
-    /// Done; kept until pruned.
-    Completed,
-}
-
-impl JobState {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Available => "available",
-            JobState::Running => "running",
-            JobState::Completed => "completed",
-        }
-    }
-
-    pub(crate) fn parse(name: &str) -> Option<Self> {
-        match name {
-            "available" => Some(JobState::Available),
-            "running" => Some(JobState::Running),
-            "completed" => Some(JobState::Completed),
-            _ => None,
-        }
+stored_enum! {
+    /// A job's state in the `jobs` table.
+    pub enum JobState {
+        /// Waiting (due, or delayed until run_at).
+        Available = "available",
+        /// Held by a worker.
+        Running = "running",
+        /// Done; kept until pruned.
+        Completed = "completed",
     }
 }
 
