@@ -17,4 +17,6 @@ pub mod proxy;
 pub mod radius_bench;
 pub mod radius_load;
 pub mod scenario;
+pub mod sdcard;
 pub mod siteboxd;
+pub mod storm;

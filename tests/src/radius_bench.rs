@@ -97,7 +97,7 @@ pub struct Row {
 
 /// A process's CPU time so far, user and system, all threads (`/proc/PID/stat`, in the
 /// kernel's USER_HZ ticks of 10 ms).
-fn cpu_time(pid: u32) -> Duration {
+pub fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at the state, field 3.
     let fields: Vec<&str> = stat
@@ -284,41 +284,52 @@ fn measure(
 }
 
 /// A `siteboxd` with one router (127.0.0.1, the benchmark's secret), one plan and `logins` as
-/// subscribers with that plan active, written through the daemon's library before it starts (a
-/// CLI process per subscriber would take minutes).
+/// subscribers with that plan active (see [`seed`]).
 fn start_sitebox(binary: &Path, dir: &Path, logins: &[Login]) -> Siteboxd {
+    start_sitebox_with_env(binary, dir, logins, &[])
+}
+
+/// [`start_sitebox`] with extra environment for the daemon (e.g. a slow disk's, see
+/// [`crate::sdcard::SlowDisk::env`]).
+pub fn start_sitebox_with_env(
+    binary: &Path,
+    dir: &Path,
+    logins: &[Login],
+    env: &[(String, String)],
+) -> Siteboxd {
     // Nothing per request is logged at `info` (the server logs drops at debug).
     let config = Siteboxd::base_config(dir).replace("info,sitebox=debug", "info");
     let path = dir.join("sitebox.toml");
     std::fs::write(&path, &config).expect("write config");
-    seed(&path, logins).expect("seed the store");
-    let daemon = Siteboxd::start(binary, dir, &config);
+    let nas = NewRouter {
+        name: "bench-nas".into(),
+        nas_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        nas_identifier: None,
+        radius_secret: SECRET.into(),
+        coa_port: 3799,
+        api: None,
+        codepage: "utf-8".into(),
+    };
+    seed(&path, logins, vec![nas]).expect("seed the store");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let daemon = Siteboxd::start_with_env(binary, dir, &config, &env);
     daemon.wait_for_log("siteboxd running", Duration::from_secs(60));
     daemon
 }
 
-fn seed(config: &Path, logins: &[Login]) -> anyhow::Result<()> {
+/// Writes `routers`, one plan (`bench-day`: 1 day, `2M/4M`) and `logins` as subscribers with
+/// that plan active into the store of the daemon config at `config`, through the daemon's
+/// library, before the daemon starts (a CLI process per subscriber would take minutes).
+pub fn seed(config: &Path, logins: &[Login], routers: Vec<NewRouter>) -> anyhow::Result<()> {
     let config = Config::load(config)?;
     let secrets = Secrets::load(&config.secrets.key_file, config.secrets.create_if_missing)?;
     let store = Store::open(&config.store, Opener::Tool)?;
     let now = SystemClock.now();
     let setup_secrets = secrets.clone();
     let plan = store.write_blocking(move |tx| {
-        routers::add(
-            tx,
-            &setup_secrets,
-            &Actor::Cli,
-            now,
-            NewRouter {
-                name: "bench-nas".into(),
-                nas_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                nas_identifier: None,
-                radius_secret: SECRET.into(),
-                coa_port: 3799,
-                api: None,
-                codepage: "utf-8".into(),
-            },
-        )?;
+        for router in routers {
+            routers::add(tx, &setup_secrets, &Actor::Cli, now, router)?;
+        }
         let mut plan = NewPlan::hotspot("bench-day", 5000, "KES", 86_400);
         plan.rate_limit = Some("2M/4M".into());
         plans::create(tx, &Actor::Cli, now, plan)

@@ -9,6 +9,7 @@ mod radius;
 mod radius_bench;
 mod routeros;
 mod scenario;
+mod sdcard;
 mod sync_e2e;
 mod sync_isolation;
 mod web_api;
