@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod links;
 pub mod model;
 pub mod notify;
+pub mod passwords;
 pub mod privileges;
 pub mod queue;
 pub mod radius;

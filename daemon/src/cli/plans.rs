@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::context::{Context, money, seconds, show_money, show_size, size};
 use super::output;
+use crate::domain::Named;
 use crate::domain::plans::{self, PlanEdit};
 use crate::model::event::Actor;
 use crate::model::plan::{NewPlan, PlanKind};
@@ -190,6 +191,7 @@ pub(super) fn run(ctx: &Context, command: PlansCommand) -> anyhow::Result<()> {
             interim,
         } => {
             let edit = PlanEdit {
+                name,
                 price: price.as_deref().map(money).transpose()?,
                 validity_s: validity.as_deref().map(seconds).transpose()?,
                 time_limit_s: removable(time_limit, seconds)?,
@@ -207,7 +209,7 @@ pub(super) fn run(ctx: &Context, command: PlansCommand) -> anyhow::Result<()> {
             };
             let edited = ctx.runtime.block_on(
                 ctx.store
-                    .write(move |tx| plans::edit(tx, &Actor::Cli, now, &name, edit)),
+                    .write(move |tx| plans::edit(tx, &Actor::Cli, now, edit)),
             )?;
             println!(
                 "plan {} saved: {}, rate limit {}; {} router profile job(s), {} online session(s) sent the new rate limit",
@@ -226,10 +228,14 @@ pub(super) fn run(ctx: &Context, command: PlansCommand) -> anyhow::Result<()> {
 
 fn set_state(ctx: &Context, name: String, active: bool) -> anyhow::Result<()> {
     let now = ctx.now();
-    let plan = ctx.runtime.block_on(
-        ctx.store
-            .write(move |tx| plans::set_state(tx, &Actor::Cli, now, &name, active)),
-    )?;
+    let args = Named { name };
+    let plan = ctx.runtime.block_on(ctx.store.write(move |tx| {
+        if active {
+            plans::enable(tx, &Actor::Cli, now, args)
+        } else {
+            plans::disable(tx, &Actor::Cli, now, args)
+        }
+    }))?;
     println!("plan {} {}", plan.name, plan.state);
     Ok(())
 }

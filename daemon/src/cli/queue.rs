@@ -7,9 +7,10 @@ use clap::Subcommand;
 use super::output;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::config::Config;
+use crate::domain::jobs::{self as actions, FailedJobId};
 use crate::model::event::Actor;
 use crate::model::job::{JobId, JobState};
-use crate::queue::{admin, maintenance};
+use crate::queue::maintenance;
 use crate::store::jobs::{self, ListFilter};
 use crate::store::{Opener, Store};
 
@@ -144,20 +145,23 @@ pub(super) fn run(config: &Config, command: QueueCommand) -> anyhow::Result<()> 
             );
         }
         QueueCommand::Retry { target } if target == "all" => {
-            let outcomes = runtime.block_on(admin::retry_all(&store, Actor::Cli, now))?;
+            let outcomes =
+                store.write_blocking(move |tx| actions::retry_all(tx, &Actor::Cli, now))?;
             println!("{} failed job(s) put back", outcomes.len());
         }
         QueueCommand::Retry { target } => {
             let id: i64 = target
                 .parse()
                 .map_err(|_| anyhow::anyhow!("`{target}` is neither a job id nor `all`"))?;
-            match runtime.block_on(admin::retry(&store, Actor::Cli, JobId(id), now))? {
+            let job = FailedJobId { job_id: JobId(id) };
+            match store.write_blocking(move |tx| actions::retry(tx, &Actor::Cli, now, job))? {
                 Some(outcome) => println!("job {id}: {}", serde_json::to_string(&outcome)?),
                 None => anyhow::bail!("no failed job {id}"),
             }
         }
         QueueCommand::Discard { id } => {
-            match runtime.block_on(admin::discard(&store, Actor::Cli, JobId(id), now))? {
+            let job = FailedJobId { job_id: JobId(id) };
+            match store.write_blocking(move |tx| actions::discard(tx, &Actor::Cli, now, job))? {
                 Some(job) => println!("job {id} ({}) discarded", job.kind),
                 None => anyhow::bail!("no failed job {id}"),
             }

@@ -6,9 +6,8 @@ use super::context::{Context, secret};
 use super::output;
 use sitebox_routeros::ops;
 
-use crate::domain::routers;
-
-use crate::domain::{DomainError, provisioning};
+use crate::domain::routers::{self, Reprovision};
+use crate::domain::{DomainError, Named};
 use crate::links::RouterLinks;
 use crate::model::event::Actor;
 use crate::model::router::{ApiAccess, NewRouter};
@@ -194,13 +193,14 @@ pub(super) fn run(
         RoutersCommand::Disable { name } => set_state(ctx, &name, false)?,
         RoutersCommand::Enable { name } => set_state(ctx, &name, true)?,
         RoutersCommand::Provision { name } => {
-            let (router, jobs) = ctx.runtime.block_on(
+            let args = Reprovision { router: name };
+            let done = ctx.runtime.block_on(
                 ctx.store
-                    .write(move |tx| provisioning::reprovision_named(tx, now, &name)),
+                    .write(move |tx| routers::reprovision(tx, &Actor::Cli, now, args)),
             )?;
             println!(
-                "router {}: RADIUS configuration and {jobs} subscriber(s) queued for provisioning",
-                router.name
+                "router {}: RADIUS configuration and {} subscriber(s) queued for provisioning",
+                done.router.name, done.subscriber_jobs
             );
         }
         RoutersCommand::Test { name } => test(ctx, config, &name)?,
@@ -251,11 +251,16 @@ fn test(ctx: &Context, config: &crate::config::Config, name: &str) -> anyhow::Re
 
 fn set_state(ctx: &Context, name: &str, active: bool) -> anyhow::Result<()> {
     let now = ctx.now();
-    let name = name.to_string();
-    let router = ctx.runtime.block_on(
-        ctx.store
-            .write(move |tx| routers::set_state(tx, &Actor::Cli, now, &name, active)),
-    )?;
+    let args = Named {
+        name: name.to_string(),
+    };
+    let router = ctx.runtime.block_on(ctx.store.write(move |tx| {
+        if active {
+            routers::enable(tx, &Actor::Cli, now, args)
+        } else {
+            routers::disable(tx, &Actor::Cli, now, args)
+        }
+    }))?;
     println!("router {} {}", router.name, router.state);
     Ok(())
 }

@@ -5,11 +5,10 @@ use clap::Subcommand;
 use super::context::{Context, secret, show_size};
 use super::output;
 use crate::domain::subscribers;
-use crate::domain::subscriptions;
-use crate::domain::{DomainError, plans};
+use crate::domain::subscriptions::{self, Give};
+use crate::domain::{Account, DomainError};
 use crate::model::event::Actor;
 use crate::model::subscriber::{NewSubscriber, SubscriberKind, mask_phone};
-use crate::model::subscription::{Origin, Source};
 use crate::store::{subscribers as sql, subscriptions as subscription_sql};
 
 /// Subscriber subcommands.
@@ -142,17 +141,11 @@ pub(super) fn run(ctx: &Context, command: SubscribersCommand) -> anyhow::Result<
             output::json(&shown)?;
         }
         SubscribersCommand::Grant { username, plan } => {
-            let granted = ctx.runtime.block_on(ctx.store.write(move |tx| {
-                let subscriber = sql::by_username(tx, &username)?
-                    .ok_or_else(|| DomainError::NotFound(format!("subscriber `{username}`")))?;
-                let plan = plans::find(tx, &plan)?;
-                let origin = Origin {
-                    source: Source::Manual,
-                    payment_id: None,
-                    voucher_id: None,
-                };
-                subscriptions::grant(tx, &Actor::Cli, now, &subscriber, &plan, origin)
-            }))?;
+            let give = Give { username, plan };
+            let granted = ctx.runtime.block_on(
+                ctx.store
+                    .write(move |tx| subscriptions::give(tx, &Actor::Cli, now, give)),
+            )?;
             println!(
                 "subscription {} {} (expires {:?})",
                 granted.id.0, granted.state, granted.expires_at
@@ -166,11 +159,14 @@ pub(super) fn run(ctx: &Context, command: SubscribersCommand) -> anyhow::Result<
 
 fn set_active(ctx: &Context, username: String, active: bool) -> anyhow::Result<()> {
     let now = ctx.now();
-    let subscriber =
-        ctx.runtime
-            .block_on(ctx.store.write(move |tx| {
-                subscribers::set_active(tx, &Actor::Cli, now, &username, active)
-            }))?;
+    let account = Account { username };
+    let subscriber = ctx.runtime.block_on(ctx.store.write(move |tx| {
+        if active {
+            subscribers::reinstate(tx, &Actor::Cli, now, account)
+        } else {
+            subscribers::suspend(tx, &Actor::Cli, now, account)
+        }
+    }))?;
     println!("subscriber {} {}", subscriber.username, subscriber.state);
     Ok(())
 }

@@ -7,14 +7,15 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use super::output;
-use crate::clock::{Clock as _, SystemClock, Timestamp};
+use crate::clock::{Clock as _, SystemClock};
 use crate::config::Config;
-use crate::model::event::payload::TechnicianAction;
-use crate::model::event::{Actor, NewEvent};
+use crate::domain::Named;
+use crate::domain::technicians::{self, NewTechnician};
+use crate::model::event::Actor;
 use crate::model::technician::Role;
+use crate::passwords;
 use crate::store::web as sql;
-use crate::store::{Opener, Store, StoreError, Tx};
-use crate::web::auth;
+use crate::store::{Opener, Store};
 
 /// Technician subcommands.
 #[derive(Debug, Subcommand)]
@@ -52,27 +53,10 @@ pub(super) fn run(config: &Config, command: TechniciansCommand) -> anyhow::Resul
         TechniciansCommand::Add { name, role } => {
             let role = Role::parse(&role)
                 .with_context(|| format!("unknown role `{role}`: operator or read-only"))?;
-            anyhow::ensure!(
-                (1..=64).contains(&name.len()) && !name.contains(char::is_whitespace),
-                "a name is 1-64 characters without spaces"
-            );
-            let hash = auth::hash_password(&password()?)?;
-            let added = store.write_blocking(move |tx| {
-                let added = sql::add_technician(tx, &name, &hash, role, now)?;
-                if added {
-                    audit(
-                        tx,
-                        now,
-                        &name,
-                        TechnicianAction::TechnicianAdded {
-                            name: name.clone(),
-                            role,
-                        },
-                    )?;
-                }
-                Ok::<_, StoreError>(added.then_some(name))
-            })?;
-            let name = added.context("a technician with that name exists already")?;
+            let hash = passwords::hash_password(&password()?)?;
+            let args = NewTechnician { name, role };
+            let name = args.name.clone();
+            store.write_blocking(move |tx| technicians::add(tx, &Actor::Cli, now, args, &hash))?;
             eprintln!("technician {name} added");
         }
         TechniciansCommand::List { json } => {
@@ -87,55 +71,20 @@ pub(super) fn run(config: &Config, command: TechniciansCommand) -> anyhow::Resul
             output::table(&["NAME", "ROLE"], &rows);
         }
         TechniciansCommand::Remove { name } => {
-            let removed = store.write_blocking(move |tx| {
-                let removed = sql::remove_technician(tx, &name)?;
-                if removed {
-                    audit(
-                        tx,
-                        now,
-                        &name,
-                        TechnicianAction::TechnicianRemoved { name: name.clone() },
-                    )?;
-                }
-                Ok::<_, StoreError>(removed)
+            store.write_blocking(move |tx| {
+                technicians::remove(tx, &Actor::Cli, now, Named { name })
             })?;
-            anyhow::ensure!(removed, "no such technician");
         }
         TechniciansCommand::Passwd { name } => {
-            let hash = auth::hash_password(&password()?)?;
-            let changed = store.write_blocking(move |tx| {
-                let changed = sql::set_password(tx, &name, &hash, now)?;
-                if changed {
-                    audit(
-                        tx,
-                        now,
-                        &name,
-                        TechnicianAction::PasswordChanged { name: name.clone() },
-                    )?;
-                }
-                Ok::<_, StoreError>(changed)
+            let hash = passwords::hash_password(&password()?)?;
+            store.write_blocking(move |tx| {
+                technicians::set_password(tx, &Actor::Cli, now, Named { name }, &hash)
             })?;
-            anyhow::ensure!(changed, "no such technician");
         }
     }
     Ok(())
 }
 
-fn audit(
-    tx: &mut Tx<'_>,
-    now: Timestamp,
-    name: &str,
-    detail: TechnicianAction,
-) -> Result<(), StoreError> {
-    tx.emit(
-        now,
-        &Actor::Cli,
-        NewEvent::new(format!("technician:{name}"), &detail),
-    )?;
-    Ok(())
-}
-
-/// One line from standard input: the password.
 fn password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
@@ -144,7 +93,7 @@ fn password() -> anyhow::Result<String> {
         .context("reading the password from standard input")?;
     let line = line.trim_end_matches(['\r', '\n']).to_string();
     anyhow::ensure!(
-        (8..=1024).contains(&line.chars().count()),
+        passwords::LENGTH.contains(&line.chars().count()),
         "the password (one line on standard input) must be 8 to 1024 characters"
     );
     Ok(line)

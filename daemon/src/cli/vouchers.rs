@@ -6,7 +6,7 @@ use clap::{Subcommand, ValueEnum};
 
 use super::context::Context;
 use super::output;
-use crate::domain::vouchers;
+use crate::domain::vouchers::{self, Issue, Issued};
 use crate::domain::{DomainError, plans};
 use crate::model::event::Actor;
 use crate::model::voucher::Voucher;
@@ -78,11 +78,19 @@ pub(super) fn run(ctx: &Context, site_name: &str, command: VouchersCommand) -> a
             format,
             output,
         } => {
-            let (batch, made, plan) = ctx.runtime.block_on(ctx.store.write(move |tx| {
-                let plan = plans::find(tx, &plan)?;
-                let (batch, made) = vouchers::generate(tx, &Actor::Cli, now, &plan, count, length)?;
-                Ok::<_, DomainError>((batch, made, plan))
-            }))?;
+            let issue = Issue {
+                plan,
+                count,
+                length,
+            };
+            let Issued {
+                batch,
+                vouchers: made,
+                plan,
+            } = ctx.runtime.block_on(
+                ctx.store
+                    .write(move |tx| vouchers::issue(tx, &Actor::Cli, now, issue)),
+            )?;
             eprintln!(
                 "batch {batch}: {} voucher(s) for plan {}",
                 made.len(),

@@ -1,8 +1,10 @@
 //! Plans: what a subscriber buys (price, validity, time and data limits, speed, devices).
 
-use super::DomainError;
+use serde::Deserialize;
+
 use super::error::ensure;
 use super::rate_limit::RateLimit;
+use super::{DomainError, Named};
 use crate::clock::Timestamp;
 use crate::model::PlanId;
 use crate::model::event::{Actor, NewEvent, payload};
@@ -67,29 +69,52 @@ pub fn create(
     Ok(stored)
 }
 
-/// Changes to a plan; `None` leaves a field as it is. Name, kind and currency do not change
-/// (subscriptions, vouchers and the routers' profiles are keyed on them).
-#[derive(Debug, Clone, Default)]
+/// Changes to the plan `name` (or numeric id, as [`find`] reads it): the arguments of
+/// `plan.update` and `siteboxd plans edit`. A field left out keeps its value; `null` removes an
+/// optional limit. Name, kind and currency do not change (subscriptions, vouchers and the
+/// routers' profiles are keyed on them).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PlanEdit {
+    /// The plan, by name or id.
+    pub name: String,
     /// Price in minor units (future purchases).
+    #[serde(default)]
     pub price: Option<i64>,
     /// Validity in seconds (subscriptions activated from now on).
+    #[serde(default)]
     pub validity_s: Option<i64>,
     /// Online time limit; `Some(None)` removes it (subscriptions activated from now on).
+    #[serde(default, deserialize_with = "present")]
     pub time_limit_s: Option<Option<i64>>,
     /// Data limit; `Some(None)` removes it (subscriptions activated from now on).
+    #[serde(default, deserialize_with = "present")]
     pub data_limit: Option<Option<i64>>,
     /// Rate limit; `Some(None)` removes it. Online sessions get it by CoA, the routers'
     /// profiles by provisioning, the next login by RADIUS.
+    #[serde(default, deserialize_with = "present")]
     pub rate_limit: Option<Option<String>>,
     /// Devices at once (next login; the routers' hotspot profiles).
+    #[serde(default)]
     pub shared_users: Option<u32>,
     /// MAC binding on first login.
+    #[serde(default)]
     pub mac_binding: Option<bool>,
     /// Idle timeout; `Some(None)` removes it (next login).
+    #[serde(default, deserialize_with = "present")]
     pub idle_timeout_s: Option<Option<u32>>,
     /// Interim interval (next login).
+    #[serde(default)]
     pub interim_s: Option<u32>,
+}
+
+/// A field that is there, `null` or not: `Some(None)` for `null` (absent is the `default`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// What an edit did.
@@ -103,7 +128,7 @@ pub struct Edited {
     pub sessions: usize,
 }
 
-/// Edits the plan `name` (or numeric id, as [`find`] reads it). In the same transaction: a `PlanUpdated` event with what changed, a profile
+/// Edits a plan. In the same transaction: a `PlanUpdated` event with what changed, a profile
 /// job per managed router when the rate limit or the devices changed, and a CoA job per online
 /// session on the plan when the rate limit changed. Limits and validity apply to subscriptions
 /// activated from now on (a running one keeps what it was sold).
@@ -111,10 +136,9 @@ pub fn edit(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,
-    name: &str,
     edit: PlanEdit,
 ) -> Result<Edited, DomainError> {
-    let before = find(tx, name)?;
+    let before = find(tx, &edit.name)?;
     let mut wanted = NewPlan {
         name: before.name.clone(),
         kind: before.kind,
@@ -217,8 +241,27 @@ fn changes(before: &Plan, after: &Plan) -> serde_json::Map<String, serde_json::V
         .collect()
 }
 
-/// Enables or disables a plan.
-pub fn set_state(
+/// Puts a plan on sale again.
+pub fn enable(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Named,
+) -> Result<Plan, DomainError> {
+    set_state(tx, actor, now, &args.name, true)
+}
+
+/// Stops selling a plan (running subscriptions keep it).
+pub fn disable(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Named,
+) -> Result<Plan, DomainError> {
+    set_state(tx, actor, now, &args.name, false)
+}
+
+fn set_state(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,

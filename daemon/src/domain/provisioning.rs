@@ -75,29 +75,6 @@ pub fn subscriber_suspended(
     Ok(())
 }
 
-/// [`reprovision_router`] for the router called `name`, refused with a reason when it has no
-/// API access or is disabled. Returns the router and how many subscriber jobs were enqueued.
-pub fn reprovision_named(
-    tx: &mut Tx<'_>,
-    now: Timestamp,
-    name: &str,
-) -> Result<(crate::model::router::Router, usize), DomainError> {
-    let router = crate::store::routers::by_name(tx, name)?
-        .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
-    if router.api_host.is_none() || router.api_user.is_none() {
-        return Err(DomainError::Invalid(format!(
-            "router `{name}` has no RouterOS API access: nothing to provision"
-        )));
-    }
-    if !router.is_active() {
-        return Err(DomainError::Invalid(format!(
-            "router `{name}` is disabled: enable it first"
-        )));
-    }
-    let jobs = reprovision_router(tx, now, router.id)?;
-    Ok((router, jobs))
-}
-
 /// Everything a router should have: its RADIUS configuration and every subscriber. Returns
 /// how many subscriber jobs were enqueued (new or already waiting).
 pub fn reprovision_router(
@@ -427,7 +404,10 @@ mod tests {
         assert_eq!(behind(store2.clone()).await.unwrap(), []);
         let caught = store2
             .write(move |tx| {
-                subscribers::set_active(tx, &Actor::Cli, T0, "alice", false)?;
+                let alice = crate::domain::Account {
+                    username: "alice".into(),
+                };
+                subscribers::suspend(tx, &Actor::Cli, T0, alice)?;
                 catch_up(tx, T0, managed, 10)
             })
             .await

@@ -1,11 +1,14 @@
 //! Routers: the site's MikroTiks, each a RADIUS client (NAS) and optionally managed over the
 //! RouterOS API.
 
-use super::DomainError;
+use serde::Deserialize;
+
 use super::error::ensure;
+use super::{DomainError, Named};
 use crate::clock::Timestamp;
 use crate::model::RouterId;
-use crate::model::event::{Actor, NewEvent, payload};
+use crate::model::event::payload::{self, TechnicianAction};
+use crate::model::event::{Actor, NewEvent};
 use crate::model::router::{NewRouter, Router, RouterHealth, RouterState};
 use crate::secrets::{Field, Secrets};
 use crate::store::{Tx, routers as sql};
@@ -57,8 +60,84 @@ pub fn add(
     Ok(stored)
 }
 
+/// Puts a router back in service (it gets every change it missed).
+pub fn enable(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Named,
+) -> Result<Router, DomainError> {
+    set_state(tx, actor, now, &args.name, true)
+}
+
+/// Takes a router out of service: no RADIUS answers, no jobs.
+pub fn disable(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Named,
+) -> Result<Router, DomainError> {
+    set_state(tx, actor, now, &args.name, false)
+}
+
+/// Which router to provision again.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reprovision {
+    /// Its name.
+    pub router: String,
+}
+
+/// What a reprovision queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reprovisioned {
+    /// The router.
+    pub router: Router,
+    /// Subscriber jobs queued (new or already waiting).
+    pub subscriber_jobs: usize,
+}
+
+/// Provisions a managed router again: its RADIUS configuration and every subscriber, with an
+/// audit row. Refused with the reason when it has no API access or is disabled.
+pub fn reprovision(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Reprovision,
+) -> Result<Reprovisioned, DomainError> {
+    let name = args.router;
+    let router = sql::by_name(tx, &name)?
+        .ok_or_else(|| DomainError::NotFound(format!("router `{name}`")))?;
+    if router.api_host.is_none() || router.api_user.is_none() {
+        return Err(DomainError::Invalid(format!(
+            "router `{name}` has no RouterOS API access: nothing to provision"
+        )));
+    }
+    if !router.is_active() {
+        return Err(DomainError::Invalid(format!(
+            "router `{name}` is disabled: enable it first"
+        )));
+    }
+    let subscriber_jobs = super::provisioning::reprovision_router(tx, now, router.id)?;
+    tx.emit(
+        now,
+        actor,
+        NewEvent::new(
+            format!("router:{}", router.id.0),
+            &TechnicianAction::Reprovision {
+                router: name,
+                subscriber_jobs,
+            },
+        ),
+    )?;
+    Ok(Reprovisioned {
+        router,
+        subscriber_jobs,
+    })
+}
+
 /// Enables or disables a router.
-pub fn set_state(
+fn set_state(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,

@@ -1,9 +1,9 @@
 //! Subscribers: hotspot or PPPoE accounts, with their credentials sealed at rest and the MACs
 //! they are bound to.
 
-use super::DomainError;
 use super::error::ensure;
 use super::mac;
+use super::{Account, DomainError};
 use crate::clock::Timestamp;
 use crate::model::event::payload::{self, SubscriberFacts};
 use crate::model::event::{Actor, NewEvent};
@@ -83,8 +83,28 @@ pub fn public(subscriber: &Subscriber) -> serde_json::Value {
     serde_json::to_value(SubscriberFacts::of(subscriber)).unwrap_or_default()
 }
 
+/// Suspends an account: disabled on the routers, its sessions kicked.
+pub fn suspend(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Account,
+) -> Result<Subscriber, DomainError> {
+    set_active(tx, actor, now, &args.username, false)
+}
+
+/// Reinstates a suspended account.
+pub fn reinstate(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Account,
+) -> Result<Subscriber, DomainError> {
+    set_active(tx, actor, now, &args.username, true)
+}
+
 /// Suspends (`active = false`) or reinstates a subscriber.
-pub fn set_active(
+fn set_active(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use super::DomainError;
 use crate::clock::Timestamp;
 use crate::model::SubscriptionId;
@@ -10,8 +12,38 @@ use crate::model::event::{Actor, NewEvent, payload};
 use crate::model::job::{ExpireSubscription, JobKind};
 use crate::model::plan::Plan;
 use crate::model::subscriber::Subscriber;
-use crate::model::subscription::{Origin, Subscription, SubscriptionState};
-use crate::store::{Tx, plans as plan_sql, subscriptions as sql};
+use crate::model::subscription::{Origin, Source, Subscription, SubscriptionState};
+use crate::store::{Tx, plans as plan_sql, subscribers as subscriber_sql, subscriptions as sql};
+
+/// A plan given to an account by an operator (the arguments of `subscription.grant` and
+/// `siteboxd subscribers grant`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Give {
+    /// The account.
+    pub username: String,
+    /// The plan, by name or id.
+    pub plan: String,
+}
+
+/// Gives an account a plan, as an operator (source `manual`): active now, or queued behind
+/// the running subscription.
+pub fn give(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Give,
+) -> Result<Subscription, DomainError> {
+    let subscriber = subscriber_sql::by_username(tx, &args.username)?
+        .ok_or_else(|| DomainError::NotFound(format!("subscriber `{}`", args.username)))?;
+    let plan = super::plans::find(tx, &args.plan)?;
+    let origin = Origin {
+        source: Source::Manual,
+        payment_id: None,
+        voucher_id: None,
+    };
+    grant(tx, actor, now, &subscriber, &plan, origin)
+}
 
 /// Gives `subscriber` a subscription to `plan`: active now, or queued behind the running one.
 pub fn grant(

@@ -2,6 +2,8 @@
 //! name and password; its first login redeems it (once only) into a subscriber with the
 //! voucher's plan.
 
+use serde::Deserialize;
+
 use super::DomainError;
 use super::error::ensure;
 use super::subscribers;
@@ -24,6 +26,51 @@ pub fn new_code(length: usize) -> String {
     (0..length)
         .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
         .collect()
+}
+
+/// A batch to print (the arguments of `vouchers.issue`, `POST /api/v1/vouchers` and
+/// `siteboxd vouchers generate`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issue {
+    /// The plan, by name or id.
+    pub plan: String,
+    /// How many, 1 to 10,000.
+    pub count: u32,
+    /// Characters per code (8 when left out).
+    #[serde(default = "eight")]
+    pub length: usize,
+}
+
+fn eight() -> usize {
+    8
+}
+
+/// A batch printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The batch's name.
+    pub batch: String,
+    /// Its vouchers.
+    pub vouchers: Vec<Voucher>,
+    /// Their plan.
+    pub plan: Plan,
+}
+
+/// Prints a batch of vouchers for a plan given by name or id.
+pub fn issue(
+    tx: &mut Tx<'_>,
+    actor: &Actor,
+    now: Timestamp,
+    args: Issue,
+) -> Result<Issued, DomainError> {
+    let plan = super::plans::find(tx, &args.plan)?;
+    let (batch, vouchers) = generate(tx, actor, now, &plan, args.count, args.length)?;
+    Ok(Issued {
+        batch,
+        vouchers,
+        plan,
+    })
 }
 
 /// Generates `count` vouchers of `plan` in a new batch; returns the batch name and vouchers.

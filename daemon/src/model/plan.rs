@@ -1,6 +1,6 @@
 //! Plans: what a subscriber buys (price, validity, time and data limits, speed, devices).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::PlanId;
 use super::stored::stored_enum;
@@ -60,12 +60,15 @@ pub struct Plan {
     pub state: PlanState,
 }
 
-/// A plan to create.
-#[derive(Debug, Clone)]
+/// A plan to create (the arguments of `plan.create` and `siteboxd plans add`). Left out: a
+/// hotspot plan, no limits, one device, no MAC binding, 5-minute interim updates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewPlan {
     /// Unique name.
     pub name: String,
     /// Who it is sold to.
+    #[serde(default = "hotspot")]
     pub kind: PlanKind,
     /// Price in minor units.
     pub price: i64,
@@ -74,19 +77,38 @@ pub struct NewPlan {
     /// Validity in seconds.
     pub validity_s: i64,
     /// Online time limit in seconds.
+    #[serde(default)]
     pub time_limit_s: Option<i64>,
     /// Data limit in bytes.
+    #[serde(default)]
     pub data_limit: Option<i64>,
     /// Rate limit, MikroTik syntax.
+    #[serde(default)]
     pub rate_limit: Option<String>,
     /// Devices at once.
+    #[serde(default = "one")]
     pub shared_users: u32,
     /// MAC binding on first login.
+    #[serde(default)]
     pub mac_binding: bool,
     /// Idle timeout in seconds.
+    #[serde(default)]
     pub idle_timeout_s: Option<u32>,
     /// Interim interval in seconds.
+    #[serde(default = "five_minutes")]
     pub interim_s: u32,
+}
+
+fn hotspot() -> PlanKind {
+    PlanKind::Hotspot
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn five_minutes() -> u32 {
+    300
 }
 
 impl NewPlan {

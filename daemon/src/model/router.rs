@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::RouterId;
 use super::stored::stored_enum;
@@ -31,8 +31,9 @@ stored_enum! {
     }
 }
 
-/// A router to add.
-#[derive(Debug, Clone)]
+/// A router to add (the arguments of `siteboxd routers add`). `Debug` leaves its secrets out.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewRouter {
     /// Unique name; also its RADIUS client name.
     pub name: String,
@@ -51,7 +52,8 @@ pub struct NewRouter {
 }
 
 /// RouterOS API access.
-#[derive(Clone)]
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApiAccess {
     /// Host name or address.
     pub host: String,
@@ -65,6 +67,19 @@ pub struct ApiAccess {
     pub user: String,
     /// API password (sealed at rest).
     pub password: String,
+}
+
+impl std::fmt::Debug for NewRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRouter")
+            .field("name", &self.name)
+            .field("nas_ip", &self.nas_ip)
+            .field("nas_identifier", &self.nas_identifier)
+            .field("coa_port", &self.coa_port)
+            .field("api", &self.api)
+            .field("codepage", &self.codepage)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for ApiAccess {

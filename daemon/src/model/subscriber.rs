@@ -1,7 +1,7 @@
 //! Subscribers: hotspot or PPPoE accounts, with the MACs they are bound to. Their credentials
 //! are sealed at rest and never part of these records.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::SubscriberId;
 use super::stored::stored_enum;
@@ -54,22 +54,31 @@ pub struct Subscriber {
     pub macs: Vec<String>,
 }
 
-/// A subscriber to create.
-#[derive(Clone, Default)]
+/// A subscriber to create (the arguments of `subscriber.create` and `siteboxd subscribers
+/// add`). Left out: a hotspot account, no password, not MAC-auth, no phone, no MACs.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewSubscriber {
     /// Login name.
     pub username: String,
     /// Hotspot or PPPoE.
+    #[serde(default)]
     pub kind: SubscriberKind,
     /// Cleartext password (CHAP needs it).
+    #[serde(default)]
     pub password: Option<String>,
-    /// NT hash, when only that is known (PPPoE accounts imported from elsewhere).
+    /// NT hash, when only that is known (PPPoE accounts imported from elsewhere). Never taken
+    /// from a command's arguments.
+    #[serde(skip)]
     pub nt_hash: Option<[u8; 16]>,
     /// Logs in by MAC: the username must be a MAC.
+    #[serde(default)]
     pub mac_auth: bool,
     /// Phone number.
+    #[serde(default)]
     pub phone: Option<String>,
     /// MACs to bind now.
+    #[serde(default)]
     pub macs: Vec<String>,
 }
 

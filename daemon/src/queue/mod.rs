@@ -10,7 +10,6 @@
 //!
 //! Handlers must be idempotent: after a crash a job runs again.
 
-pub mod admin;
 mod backoff;
 mod handler;
 pub mod maintenance;

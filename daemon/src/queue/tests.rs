@@ -16,6 +16,35 @@ use crate::store::jobs::{self, ListFilter, Orphans};
 use crate::store::testing::temp_store;
 use crate::store::{Store, StoreError};
 
+/// The operator's retry and discard of a failed job (the domain's actions), in a write each.
+mod admin {
+    use super::*;
+    use crate::domain::DomainError;
+    use crate::domain::jobs::{self, FailedJobId};
+
+    pub(super) async fn retry(
+        store: &Store,
+        actor: Actor,
+        job_id: JobId,
+        now: Timestamp,
+    ) -> Result<Option<RetryOutcome>, DomainError> {
+        store
+            .write(move |tx| jobs::retry(tx, &actor, now, FailedJobId { job_id }))
+            .await
+    }
+
+    pub(super) async fn discard(
+        store: &Store,
+        actor: Actor,
+        job_id: JobId,
+        now: Timestamp,
+    ) -> Result<Option<FailedJob>, DomainError> {
+        store
+            .write(move |tx| jobs::discard(tx, &actor, now, FailedJobId { job_id }))
+            .await
+    }
+}
+
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
 fn settings(lease: Duration, grace: Duration) -> RunnerSettings {

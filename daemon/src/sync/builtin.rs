@@ -1,13 +1,12 @@
-//! The commands the sync layer and the queue answer themselves: `resend_from` and
-//! `queue.retry_failed`.
+//! The commands the sync layer answers itself (`resend_from`), and the failed store's
+//! `queue.retry_failed` (the domain's `jobs::retry`).
 
 use serde::Deserialize;
 use sitebox_sync::wire::RESEND_FROM;
 
 use super::commands::{CommandError, CommandRegistry};
+use crate::domain::jobs::{self, FailedJobId};
 use crate::model::event::Actor;
-use crate::model::job::JobId;
-use crate::queue::admin;
 use crate::store;
 
 /// `resend_from {seq}`: the cloud lacks everything from `seq` on.
@@ -15,13 +14,6 @@ use crate::store;
 #[serde(deny_unknown_fields)]
 struct ResendFrom {
     seq: u64,
-}
-
-/// `queue.retry_failed {job_id}`: put a failed job back on its queue.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RetryFailed {
-    job_id: i64,
 }
 
 /// Registers the built-in commands.
@@ -33,13 +25,15 @@ pub fn register(registry: &mut CommandRegistry) {
         let resend = store::sync::resend_from(tx, args.seq, ctx.issued_at)?;
         Ok(serde_json::to_value(resend).unwrap_or_default())
     });
-    registry.register_typed("queue.retry_failed", |tx, ctx, args: RetryFailed| {
-        match admin::retry_in(tx, &Actor::Cloud, JobId(args.job_id), ctx.now)? {
-            Some(outcome) => Ok(serde_json::json!({ "job_id": args.job_id, "outcome": outcome })),
+    // `queue.retry_failed {job_id}`: put a failed job back on its queue.
+    registry.register_typed(
+        "queue.retry_failed",
+        |tx, ctx, job: FailedJobId| match jobs::retry(tx, &Actor::Cloud, ctx.now, job)? {
+            Some(outcome) => Ok(serde_json::json!({ "job_id": job.job_id, "outcome": outcome })),
             None => Err(CommandError::rejected(format!(
                 "no failed job {}",
-                args.job_id
+                job.job_id
             ))),
-        }
-    });
+        },
+    );
 }

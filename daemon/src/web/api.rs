@@ -3,7 +3,7 @@
 //! technician, so each one is written to the audit log and the outbox in its transaction.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
@@ -11,18 +11,15 @@ use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::Web;
+use super::actions::audit;
 use super::auth;
 use super::caller::Caller;
 use super::response::{self, ApiError, ApiResult};
-use crate::clock::Timestamp;
-use crate::domain::{DomainError, plans, provisioning, subscribers, vouchers};
+use crate::domain::{DomainError, plans, subscribers, vouchers};
 use crate::model::event::payload::TechnicianAction;
 use crate::model::event::{Actor, NewEvent};
-use crate::model::job::{DisconnectSession, JobId, JobKind};
-use crate::model::session::SessionState;
-use crate::queue::admin;
 use crate::store::web as sql;
-use crate::store::{Tx, sessions, subscriptions, vouchers as voucher_sql};
+use crate::store::{sessions, subscriptions, vouchers as voucher_sql};
 
 /// `POST /api/v1/login` `{name, password}`: sets the session cookie, returns the CSRF token.
 pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAddr) -> ApiResult {
@@ -59,7 +56,7 @@ pub(super) async fn login(web: &Web, request: Request<Incoming>, peer: SocketAdd
         .map_or_else(String::new, |(_, hash)| hash.clone());
     // argon2 takes 7 MiB and tens of ms per check: checks run one at a time on their own
     // thread, and a burst of logins waits its turn rather than taking a small box's memory.
-    let matches = auth::verify_on_password_thread(password.clone(), hash)
+    let matches = crate::passwords::verify_on_password_thread(password.clone(), hash)
         .await
         .ok_or_else(|| {
             ApiError::new(
@@ -215,214 +212,9 @@ pub(super) async fn get(web: &Web, caller: &Caller, route: &str, query: Option<&
     }
 }
 
-/// The POST routes (after the session, CSRF and role checks).
-pub(super) async fn post(web: &Web, caller: &Caller, route: &str, body: Value) -> ApiResult {
-    let now = web.clock.now();
-    let actor = caller.actor();
-    match route {
-        "/logout" => {
-            let hash = auth::token_hash(&caller.token);
-            let who = caller.technician.name.clone();
-            web.store
-                .write(move |tx| {
-                    sql::delete_session(tx, &hash)?;
-                    audit(
-                        tx,
-                        now,
-                        &actor,
-                        &format!("technician:{who}"),
-                        TechnicianAction::Logout,
-                    )
-                })
-                .await?;
-            let mut response = response::json(StatusCode::OK, &json!({ "ok": true }));
-            if let Ok(value) = HeaderValue::from_str(&auth::clear_cookie(web.config.tls())) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            Ok(response)
-        }
-        "/sessions/kick" => {
-            let id = number(&body, "session_id")?;
-            let kicked = web
-                .store
-                .write(move |tx| {
-                    let Some(session) = sessions::by_id(tx, id)? else {
-                        return Err(DomainError::NotFound(format!("session {id}")));
-                    };
-                    if session.state != SessionState::Open {
-                        return Err(DomainError::Invalid(format!(
-                            "session {id} is already closed"
-                        )));
-                    }
-                    let job = tx.enqueue(&DisconnectSession { session_id: id }.spec(), now)?;
-                    audit(
-                        tx,
-                        now,
-                        &actor,
-                        &format!("session:{id}"),
-                        TechnicianAction::Kick {
-                            session_id: id,
-                            username: session.username.clone(),
-                            job,
-                        },
-                    )?;
-                    Ok(json!({ "session_id": id, "job": job }))
-                })
-                .await?;
-            response::ok(&kicked)
-        }
-        "/jobs/retry" => {
-            let id = JobId(number(&body, "job_id")?);
-            match admin::retry(&web.store, actor, id, now).await? {
-                Some(outcome) => response::ok(&outcome),
-                None => Err(ApiError::not_found(format!("no failed job {id}"))),
-            }
-        }
-        "/jobs/discard" => {
-            let id = JobId(number(&body, "job_id")?);
-            match admin::discard(&web.store, actor, id, now).await? {
-                Some(job) => response::ok(&job),
-                None => Err(ApiError::not_found(format!("no failed job {id}"))),
-            }
-        }
-        "/vouchers" => {
-            let plan = text(&body, "plan")?;
-            let count = u32::try_from(number(&body, "count")?)
-                .map_err(|_| ApiError::bad_request("count must be 1 to 10000"))?;
-            let length = body["length"].as_u64().map_or(8, |n| n as usize);
-            let (batch, made) = web
-                .store
-                .write(move |tx| {
-                    let plan = plans::find(tx, &plan)?;
-                    vouchers::generate(tx, &actor, now, &plan, count, length)
-                })
-                .await?;
-            response::ok(&json!({
-                "batch": batch,
-                "codes": made.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(),
-            }))
-        }
-        "/diagnostics/router-login" => {
-            let name = text(&body, "router")?;
-            let router = router_named(web, &name).await?;
-            let result = router_login(web, &router).await?;
-            let detail = TechnicianAction::RouterLogin {
-                router: name.clone(),
-                ok: result["ok"].as_bool().unwrap_or(false),
-            };
-            let subject = format!("router:{}", router.id.0);
-            web.store
-                .write(move |tx| audit(tx, now, &actor, &subject, detail))
-                .await?;
-            response::ok(&result)
-        }
-        "/diagnostics/radius-auth" => {
-            let username = text(&body, "username")?;
-            let password = text(&body, "password")?;
-            let target = web.radius_target.as_ref().ok_or_else(|| {
-                ApiError::bad_request("the RADIUS server is off ([radius] enabled)")
-            })?;
-            let result = super::radius_test::login(target, &username, &password).await?;
-            // Never the password.
-            let detail = TechnicianAction::RadiusAuth {
-                username: username.clone(),
-                answer: result["answer"].clone(),
-                reply_message: result["reply_message"].clone(),
-            };
-            let subject = format!("subscriber:{username}");
-            web.store
-                .write(move |tx| audit(tx, now, &actor, &subject, detail))
-                .await?;
-            response::ok(&result)
-        }
-        "/routers/reprovision" => {
-            let name = text(&body, "router")?;
-            let queued = web
-                .store
-                .write(move |tx| {
-                    let (router, jobs) = provisioning::reprovision_named(tx, now, &name)?;
-                    audit(
-                        tx,
-                        now,
-                        &actor,
-                        &format!("router:{}", router.id.0),
-                        TechnicianAction::Reprovision {
-                            router: name.clone(),
-                            subscriber_jobs: jobs,
-                        },
-                    )?;
-                    Ok::<_, DomainError>(json!({ "router": name, "subscriber_jobs": jobs }))
-                })
-                .await?;
-            response::ok(&queued)
-        }
-        _ => Err(ApiError::not_found(format!("no action at {route}"))),
-    }
-}
-
-async fn router_named(web: &Web, name: &str) -> Result<crate::model::router::Router, ApiError> {
-    let lookup = name.to_string();
-    web.store
-        .read(move |conn| crate::store::routers::by_name(conn, &lookup))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no router `{name}`")))
-}
-
-/// A fresh login to `router` over its API (a link of its own, so the jobs' link is not
-/// disturbed), then `/system/identity` and `/system/resource`, timed.
-async fn router_login(web: &Web, router: &crate::model::router::Router) -> Result<Value, ApiError> {
-    let links = crate::links::RouterLinks::new(web.store.clone(), web.secrets.clone())
-        .with_timeout(web.router_timeout);
-    let name = router.name.clone();
-    let link = links.get(router).await?.ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "router `{name}` has no RouterOS API access configured"
-        ))
-    })?;
-    let started = Instant::now();
-    let reached = async {
-        link.connection().await?;
-        let login_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let round_trip = Instant::now();
-        let identity = sitebox_routeros::ops::identity(&*link).await?;
-        let round_trip_ms = round_trip.elapsed().as_secs_f64() * 1000.0;
-        let resource = sitebox_routeros::ops::system_resource(&*link).await?;
-        Ok::<_, sitebox_routeros::client::Error>((login_ms, round_trip_ms, identity, resource))
-    };
-    let reached = tokio::time::timeout(web.router_timeout + Duration::from_secs(1), reached).await;
-    link.disconnect().await;
-    Ok(match reached {
-        Ok(Ok((login_ms, round_trip_ms, identity, resource))) => json!({
-            "ok": true, "router": name, "identity": identity,
-            "login_ms": login_ms, "round_trip_ms": round_trip_ms,
-            "version": resource.version, "board": resource.board_name, "uptime": resource.uptime,
-        }),
-        Ok(Err(err)) => json!({ "ok": false, "router": name, "error": err.to_string() }),
-        Err(_) => json!({ "ok": false, "router": name, "error": "no answer in time" }),
-    })
-}
-
-/// Writes a technician's action to the audit log (and the outbox, so the cloud sees it).
-fn audit(
-    tx: &mut Tx<'_>,
-    now: Timestamp,
-    actor: &Actor,
-    subject: &str,
-    detail: TechnicianAction,
-) -> Result<(), crate::store::StoreError> {
-    tx.emit(now, actor, NewEvent::new(subject, &detail))?;
-    Ok(())
-}
-
 fn text(body: &Value, key: &str) -> Result<String, ApiError> {
     body[key]
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| ApiError::bad_request(format!("`{key}` (a string) is required")))
-}
-
-fn number(body: &Value, key: &str) -> Result<i64, ApiError> {
-    body[key]
-        .as_i64()
-        .ok_or_else(|| ApiError::bad_request(format!("`{key}` (a number) is required")))
 }

@@ -90,7 +90,7 @@ async fn authenticated(
         (&Method::GET, _) => super::api::get(web, &caller, route, request.uri().query()).await,
         (&Method::POST, _) => {
             let body = response::read_json(request).await?;
-            super::api::post(web, &caller, route, body).await
+            super::actions::post(web, &caller, route, body).await
         }
         _ => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

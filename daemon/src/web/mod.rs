@@ -6,6 +6,7 @@
 //! pool and acts through the same domain and queue functions as the CLI, as a
 //! `technician:NAME` actor, so every action lands in the audit log and the outbox.
 
+mod actions;
 mod api;
 mod assets;
 pub mod auth;

@@ -16,7 +16,9 @@ pub use kinds::{
 };
 
 /// A job's id (stable across a retry from the failed store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct JobId(pub i64);
 
