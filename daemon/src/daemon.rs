@@ -1,23 +1,30 @@
-//! The daemon's life: validated config in, then open the store, bind the sockets, start every
-//! task, wait for SIGTERM/SIGINT, drain within the grace period, exit.
+//! The daemon's life: validated config in, then open the store, bind every socket, build the
+//! subsystems, start one task (or a few) per subsystem, report READY=1, wait for
+//! SIGTERM/SIGINT, drain within the grace period, exit.
+//!
+//! [`run`] reads as that list: [`Sockets::bind`] is the only place a socket is bound (all of
+//! them before READY=1, so a port in use stops the start cleanly), the `spawn_*` functions
+//! each start one subsystem on the shared [`TaskTracker`] and shutdown token.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sitebox_radius::{Clients, Server, ServerConfig};
+use sitebox_radius::{Clients, Counters, Server, ServerConfig};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock::{ScaledClock, SharedClock, SystemClock};
-use crate::config::Config;
+use crate::clock::{ScaledClock, SharedClock, SystemClock, Timestamp};
+use crate::config::{Config, DaemonConfig};
 use crate::jobs;
 use crate::links::RouterLinks;
 use crate::notify;
-use crate::queue::{self, Handlers, QueueRunner, RunnerSettings};
+use crate::queue::{self, Handlers, PeriodicJob, QueueRunner, RunnerSettings};
 use crate::radius::{self, StorePolicy};
 use crate::secrets::Secrets;
 use crate::store::{Opener, Store};
+use crate::web::radius_test::RadiusTarget;
 
 /// Runs the daemon until a shutdown signal. `config` has been validated whole already;
 /// `secrets` (the credential key) was read before the process left root (see
@@ -26,25 +33,112 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     // First: a SIGTERM that arrives during start-up, or just after READY=1, must start the
     // drain, not kill the process with the default action.
     let signals = Signals::install()?;
-    let started = std::time::Instant::now();
-    let shutdown = CancellationToken::new();
-    let tasks = TaskTracker::new();
-    let clock: SharedClock = if config.daemon.clock_speed > 1.0 {
-        tracing::warn!(
-            speed = config.daemon.clock_speed,
-            "scenario run: the clock runs faster than real time"
-        );
-        match config.daemon.clock_anchor {
-            Some(anchor) => Arc::new(ScaledClock::anchored(
-                crate::clock::Timestamp::from_millis(anchor),
-                config.daemon.clock_speed,
-            )),
-            None => Arc::new(ScaledClock::new(config.daemon.clock_speed)),
-        }
-    } else {
-        Arc::new(SystemClock)
+    let started = Instant::now();
+    let life = Life {
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    };
+    let store = open_store(&config).await?;
+    let sockets = Sockets::bind(&config).await?;
+    let core = Core {
+        clock: clock(&config.daemon),
+        config,
+        store,
+        secrets,
     };
 
+    #[cfg(feature = "simulator")]
+    if let Some(listener) = sockets.simulator {
+        spawn_simulator(&core, listener, &life).await?;
+    }
+    spawn_queue(&core, &life).await?;
+    let radius = match sockets.radius {
+        Some(radius) => Some(spawn_radius(&core, radius, &life).await?),
+        None => None,
+    };
+    spawn_sync(&core, &life)?;
+    if let Some(bound) = sockets.web {
+        spawn_web(&core, bound, radius, started, &life);
+    }
+    life.tasks.close();
+    let Core { config, store, .. } = core;
+
+    // Start-up is over: the store is open and every server above has its socket bound. Keep
+    // this at the end of start-up so that READY=1 covers every server added above it.
+    let watchdog_stop = CancellationToken::new();
+    let watchdog = notify::watchdog_period().map(|period| {
+        tokio::spawn(notify::watchdog(
+            store.clone(),
+            period,
+            watchdog_stop.clone(),
+        ))
+    });
+    tracing::info!("siteboxd running");
+    notify::ready("serving");
+
+    signals.wait().await;
+    let grace = config.daemon.shutdown_grace.get();
+    tracing::info!(?grace, "shutting down");
+    notify::stopping("draining: running jobs get the shutdown grace period");
+    life.drain(grace).await;
+    // The watchdog pings through the drain: a long drain is not a hang.
+    watchdog_stop.cancel();
+    if let Some(watchdog) = watchdog {
+        let _ = watchdog.await;
+    }
+    tracing::info!("siteboxd stopped");
+    Ok(())
+}
+
+/// What every subsystem is built from.
+struct Core {
+    config: Config,
+    store: Store,
+    secrets: Secrets,
+    clock: SharedClock,
+}
+
+/// What every subsystem's tasks share: one shutdown token, one tracker.
+struct Life {
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Life {
+    /// Stops every task: the runner bounds its own drain by the grace period; this waits a
+    /// little longer as a backstop (leases make an early exit safe).
+    async fn drain(self, grace: Duration) {
+        self.shutdown.cancel();
+        let backstop = grace + Duration::from_secs(5);
+        if tokio::time::timeout(backstop, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!("tasks did not stop in time; exiting anyway (leases make this safe)");
+        }
+    }
+}
+
+/// The system clock, or for a scenario run a clock that runs faster.
+fn clock(config: &DaemonConfig) -> SharedClock {
+    if config.clock_speed <= 1.0 {
+        return Arc::new(SystemClock);
+    }
+    tracing::warn!(
+        speed = config.clock_speed,
+        "scenario run: the clock runs faster than real time"
+    );
+    match config.clock_anchor {
+        Some(anchor) => Arc::new(ScaledClock::anchored(
+            Timestamp::from_millis(anchor),
+            config.clock_speed,
+        )),
+        None => Arc::new(ScaledClock::new(config.clock_speed)),
+    }
+}
+
+/// Opens the store on a blocking thread (integrity check, migrations, the writer thread).
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let store_config = config.store.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_config, Opener::Daemon))
         .await
@@ -56,68 +150,135 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         site = %config.site.site,
         "store open"
     );
+    Ok(store)
+}
 
-    // Sockets are bound before anything runs, so a port in use stops the start cleanly.
-    let radius_sockets = if config.radius.enabled {
-        let auth = UdpSocket::bind(config.radius.auth_listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "binding RADIUS authentication on {}",
-                    config.radius.auth_listen
-                )
-            })?;
-        let acct = UdpSocket::bind(config.radius.acct_listen)
-            .await
-            .with_context(|| {
-                format!("binding RADIUS accounting on {}", config.radius.acct_listen)
-            })?;
-        for socket in [&auth, &acct] {
-            widen_receive_buffer(socket);
-        }
-        Some((auth, acct))
-    } else {
-        None
-    };
+/// Every socket the daemon serves on, bound before anything runs: a port in use stops the
+/// start here, before READY=1. [`Config::listeners`] lists the same sockets.
+struct Sockets {
+    /// RADIUS authentication and accounting.
+    radius: Option<(UdpSocket, UdpSocket)>,
+    /// The development RouterOS simulator's API.
     #[cfg(feature = "simulator")]
-    if config.simulator.enabled {
-        let listener = tokio::net::TcpListener::bind(config.simulator.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "binding the RouterOS simulator on {}",
-                    config.simulator.listen
-                )
-            })?;
-        let sim = crate::dev_sim::simulator(&config.simulator)?;
-        let port = listener.local_addr().context("simulator address")?.port();
-        crate::dev_sim::spawn(&sim, listener, &tasks, &shutdown);
-        tracing::warn!(listen = %config.simulator.listen, router = %config.simulator.router,
-            "development: RouterOS simulator serving");
-        if crate::dev_sim::register(&store, &secrets, &clock, &config.simulator, port).await? {
-            tracing::info!(router = %config.simulator.router, "simulator registered as a managed router");
-        }
+    simulator: Option<tokio::net::TcpListener>,
+    /// The technician page (its TLS files read).
+    web: Option<crate::web::Bound>,
+}
+
+impl Sockets {
+    async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let radius = if config.radius.enabled {
+            let (auth, acct) = (config.radius.auth_listen, config.radius.acct_listen);
+            let auth = UdpSocket::bind(auth)
+                .await
+                .with_context(|| format!("binding RADIUS authentication on {auth}"))?;
+            let acct = UdpSocket::bind(acct)
+                .await
+                .with_context(|| format!("binding RADIUS accounting on {acct}"))?;
+            for socket in [&auth, &acct] {
+                widen_receive_buffer(socket);
+            }
+            Some((auth, acct))
+        } else {
+            None
+        };
+        #[cfg(feature = "simulator")]
+        let simulator = if config.simulator.enabled {
+            let listen = config.simulator.listen;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding the RouterOS simulator on {listen}"))?;
+            Some(listener)
+        } else {
+            None
+        };
+        let web = if config.web.enabled {
+            let bound = crate::web::bind(&config.web).await?;
+            tracing::info!(
+                url = %format!("{}://{}", bound.scheme(), bound.local_addr()?),
+                "web listening"
+            );
+            Some(bound)
+        } else {
+            None
+        };
+        Ok(Self {
+            radius,
+            #[cfg(feature = "simulator")]
+            simulator,
+            web,
+        })
     }
+}
 
-    let web_listener = if config.web.enabled {
-        let bound = crate::web::bind(&config.web).await?;
+/// The development RouterOS simulator: served on its listener and registered as a managed
+/// router (before the queue and RADIUS start, so both know it at once).
+#[cfg(feature = "simulator")]
+async fn spawn_simulator(
+    core: &Core,
+    listener: tokio::net::TcpListener,
+    life: &Life,
+) -> anyhow::Result<()> {
+    let Core {
+        config,
+        store,
+        secrets,
+        clock,
+    } = core;
+    let sim = crate::dev_sim::simulator(&config.simulator)?;
+    let port = listener.local_addr().context("simulator address")?.port();
+    crate::dev_sim::spawn(&sim, listener, &life.tasks, &life.shutdown);
+    tracing::warn!(listen = %config.simulator.listen, router = %config.simulator.router,
+        "development: RouterOS simulator serving");
+    if crate::dev_sim::register(store, secrets, clock, &config.simulator, port).await? {
+        tracing::info!(router = %config.simulator.router, "simulator registered as a managed router");
+    }
+    Ok(())
+}
+
+/// The job queue: every handler registered, the jobs held by the previous run taken back
+/// (they run again), then the workers, the rescuer and the periodic scheduler.
+async fn spawn_queue(core: &Core, life: &Life) -> anyhow::Result<()> {
+    let Core {
+        config,
+        store,
+        clock,
+        ..
+    } = core;
+    let (handlers, periodic) = handlers(core);
+    let settings = RunnerSettings::from_config(&config.queue, config.daemon.shutdown_grace.get());
+    let runner =
+        QueueRunner::new(store.clone(), clock.clone(), handlers, settings).with_periodic(periodic);
+    let rescued = runner
+        .rescue_at_start()
+        .await
+        .context("rescuing jobs held at the last stop")?;
+    if rescued.requeued > 0 {
         tracing::info!(
-            url = %format!("{}://{}", bound.scheme(), bound.local_addr()?),
-            "web listening"
+            requeued = rescued.requeued,
+            "jobs interrupted at the last stop will run again"
         );
-        Some(bound)
-    } else {
-        None
-    };
+    }
+    life.tasks.spawn(runner.run(life.shutdown.clone()));
+    Ok(())
+}
 
+/// Every job handler and the periodic jobs' schedule.
+fn handlers(core: &Core) -> (Handlers, Vec<PeriodicJob>) {
+    let Core {
+        config,
+        store,
+        secrets,
+        clock,
+    } = core;
     let links = RouterLinks::new(store.clone(), secrets.clone())
         .with_timeout(config.provisioning.command_timeout.get());
     let mut handlers = Handlers::new();
-    let mut periodic = queue::maintenance::register(&mut handlers, &store, &clock, &config.queue);
+    let mut periodic = queue::maintenance::register(&mut handlers, store, clock, &config.queue);
     periodic.extend(jobs::expiry::register(
         &mut handlers,
-        &store,
-        &clock,
+        store,
+        clock,
         config.expiry.sweep_every.get(),
     ));
     jobs::disconnect::register(
@@ -151,139 +312,127 @@ pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
         jobs::health::Poller {
             store: store.clone(),
             clock: clock.clone(),
-            links: links.clone(),
+            links,
             every: config.provisioning.health_every.get(),
             command_timeout: config.provisioning.command_timeout.get(),
             provisioning: config.provisioning.enabled,
         },
     ));
-    let settings = RunnerSettings::from_config(&config.queue, config.daemon.shutdown_grace.get());
-    let runner =
-        QueueRunner::new(store.clone(), clock.clone(), handlers, settings).with_periodic(periodic);
-    let rescued = runner
-        .rescue_at_start()
-        .await
-        .context("rescuing jobs held at the last stop")?;
-    if rescued.requeued > 0 {
-        tracing::info!(
-            requeued = rescued.requeued,
-            "jobs interrupted at the last stop will run again"
-        );
-    }
-    tasks.spawn(runner.run(shutdown.clone()));
+    (handlers, periodic)
+}
 
-    let mut radius_counters = None;
-    let mut radius_target = None;
-    if let Some((auth, acct)) = radius_sockets {
-        let clients = Arc::new(Clients::new());
-        radius_target = Some(crate::web::radius_test::RadiusTarget {
-            clients: Arc::clone(&clients),
-            auth: auth.local_addr().context("the RADIUS socket's address")?,
-        });
-        clients.replace(
-            radius::load_clients(&store, &secrets)
-                .await
-                .context("loading the RADIUS clients")?,
-        );
-        let policy = Arc::new(StorePolicy::new(
-            store.clone(),
-            secrets.clone(),
-            clock.clone(),
-        ));
-        let server_config = ServerConfig {
-            max_in_flight: usize::try_from(config.radius.max_in_flight).unwrap_or(256),
-            request_timeout: config.radius.request_timeout.get(),
-            shutdown_grace: config.daemon.shutdown_grace.get(),
-            ..ServerConfig::default()
-        };
-        let server = Server::new(policy, Arc::clone(&clients), server_config);
-        let counters = server.counters();
-        radius_counters = Some(Arc::clone(&counters));
-        tracing::info!(auth = %config.radius.auth_listen, acct = %config.radius.acct_listen, "RADIUS listening");
-        let stop = shutdown.clone();
-        tasks.spawn(async move {
-            if let Err(err) = server.run(auth, acct, stop).await {
-                tracing::error!(error = %err, "RADIUS server stopped");
-            }
-        });
-        tasks.spawn(radius::watch_routers(
-            store.clone(),
-            secrets.clone(),
-            clients,
-            shutdown.clone(),
-        ));
-        tasks.spawn(radius::summarize_rejects(
-            store.clone(),
-            clock.clone(),
-            counters,
-            config.radius.reject_summary_every.get(),
-            shutdown.clone(),
-        ));
-    }
-    crate::sync::spawn(
-        &config,
-        &store,
-        &clock,
-        {
-            let mut registry = crate::sync::registry();
-            crate::sync::domain::register(&mut registry, &secrets);
-            registry
-        },
-        &tasks,
-        &shutdown,
-    )
-    .context("starting the sync agent")?;
-    if let Some(bound) = web_listener {
-        let web = Arc::new(crate::web::Web {
-            store: store.clone(),
-            clock: clock.clone(),
-            config: config.web.clone(),
-            site_name: config.site.name.clone(),
-            data_dir: config.store.data_dir.clone(),
-            radius: radius_counters,
-            radius_target,
-            router_timeout: config.provisioning.command_timeout.get(),
-            secrets: secrets.clone(),
-            started,
-        });
-        tasks.spawn(crate::web::serve(
-            bound,
-            web,
-            tasks.clone(),
-            shutdown.clone(),
-        ));
-    }
-    tasks.close();
+/// What the page needs of the running RADIUS server.
+struct RadiusParts {
+    counters: Arc<Counters>,
+    target: RadiusTarget,
+}
 
-    // Start-up is over: the store is open and every server above has its socket bound. Keep
-    // this at the end of start-up so that READY=1 covers every server added above it.
-    let watchdog_stop = CancellationToken::new();
-    let watchdog = notify::watchdog_period().map(|period| {
-        tokio::spawn(notify::watchdog(
-            store.clone(),
-            period,
-            watchdog_stop.clone(),
-        ))
+/// The RADIUS server on its two sockets, with the client table loaded from the routers (and
+/// kept in step with them) and the periodic summary of rejects.
+async fn spawn_radius(
+    core: &Core,
+    (auth, acct): (UdpSocket, UdpSocket),
+    life: &Life,
+) -> anyhow::Result<RadiusParts> {
+    let Core {
+        config,
+        store,
+        secrets,
+        clock,
+    } = core;
+    let clients = Arc::new(Clients::new());
+    let target = RadiusTarget {
+        clients: Arc::clone(&clients),
+        auth: auth.local_addr().context("the RADIUS socket's address")?,
+    };
+    clients.replace(
+        radius::load_clients(store, secrets)
+            .await
+            .context("loading the RADIUS clients")?,
+    );
+    let policy = Arc::new(StorePolicy::new(
+        store.clone(),
+        secrets.clone(),
+        clock.clone(),
+    ));
+    let server_config = ServerConfig {
+        max_in_flight: usize::try_from(config.radius.max_in_flight).unwrap_or(256),
+        request_timeout: config.radius.request_timeout.get(),
+        shutdown_grace: config.daemon.shutdown_grace.get(),
+        ..ServerConfig::default()
+    };
+    let server = Server::new(policy, Arc::clone(&clients), server_config);
+    let counters = server.counters();
+    tracing::info!(auth = %config.radius.auth_listen, acct = %config.radius.acct_listen, "RADIUS listening");
+    let stop = life.shutdown.clone();
+    life.tasks.spawn(async move {
+        if let Err(err) = server.run(auth, acct, stop).await {
+            tracing::error!(error = %err, "RADIUS server stopped");
+        }
     });
-    tracing::info!("siteboxd running");
-    notify::ready("serving");
+    life.tasks.spawn(radius::watch_routers(
+        store.clone(),
+        secrets.clone(),
+        clients,
+        life.shutdown.clone(),
+    ));
+    life.tasks.spawn(radius::summarize_rejects(
+        store.clone(),
+        clock.clone(),
+        Arc::clone(&counters),
+        config.radius.reject_summary_every.get(),
+        life.shutdown.clone(),
+    ));
+    Ok(RadiusParts { counters, target })
+}
 
-    signals.wait().await;
-    tracing::info!(grace = ?config.daemon.shutdown_grace.get(), "shutting down");
-    notify::stopping("draining: running jobs get the shutdown grace period");
-    shutdown.cancel();
-    // The runner bounds its own drain by the grace period; this is the backstop.
-    let backstop = config.daemon.shutdown_grace.get() + std::time::Duration::from_secs(5);
-    if tokio::time::timeout(backstop, tasks.wait()).await.is_err() {
-        tracing::error!("tasks did not stop in time; exiting anyway (leases make this safe)");
-    }
-    // The watchdog pings through the drain: a long drain is not a hang.
-    watchdog_stop.cancel();
-    if let Some(watchdog) = watchdog {
-        let _ = watchdog.await;
-    }
-    tracing::info!("siteboxd stopped");
-    Ok(())
+/// The sync agent (when `[sync] enabled`), with the built-in and the domain's cloud commands.
+fn spawn_sync(core: &Core, life: &Life) -> anyhow::Result<()> {
+    let Core {
+        config,
+        store,
+        secrets,
+        clock,
+    } = core;
+    let mut registry = crate::sync::registry();
+    crate::sync::domain::register(&mut registry, secrets);
+    crate::sync::spawn(config, store, clock, registry, &life.tasks, &life.shutdown)
+        .context("starting the sync agent")
+}
+
+/// The technician page on its bound listener.
+fn spawn_web(
+    core: &Core,
+    bound: crate::web::Bound,
+    radius: Option<RadiusParts>,
+    started: Instant,
+    life: &Life,
+) {
+    let Core {
+        config,
+        store,
+        secrets,
+        clock,
+    } = core;
+    let (counters, target) = radius.map(|r| (r.counters, r.target)).unzip();
+    let web = Arc::new(crate::web::Web {
+        store: store.clone(),
+        clock: clock.clone(),
+        config: config.web.clone(),
+        site_name: config.site.name.clone(),
+        data_dir: config.store.data_dir.clone(),
+        radius: counters,
+        radius_target: target,
+        router_timeout: config.provisioning.command_timeout.get(),
+        secrets: secrets.clone(),
+        started,
+    });
+    life.tasks.spawn(crate::web::serve(
+        bound,
+        web,
+        life.tasks.clone(),
+        life.shutdown.clone(),
+    ));
 }
 
 /// SIGTERM and SIGINT, caught from the start of the daemon's life.

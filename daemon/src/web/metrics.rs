@@ -6,10 +6,14 @@ use std::time::Duration;
 
 use hyper::{Response, StatusCode};
 
+use sitebox_radius::CountersSnapshot;
+
 use super::Web;
 use super::host::{disk, rss_bytes};
 use super::response::{self, ApiResult, Body};
-use crate::model::router::RouterStatus;
+use crate::model::job::QueueStats;
+use crate::model::router::{RouterHealth, RouterStatus};
+use crate::store::sync::SyncStatus;
 use crate::store::{StoreError, jobs, web as sql};
 
 /// `GET /healthz`: 200 when a write reaches the database, else 503.
@@ -28,7 +32,8 @@ fn unhealthy(why: &str) -> Response<Body> {
     response
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: the RADIUS counters, the queues, sync, the routers and the process, one
+/// group of families each.
 pub(super) async fn metrics(web: &Web) -> ApiResult {
     let now = web.clock.now();
     let (queues, sync, routers) = web
@@ -43,66 +48,80 @@ pub(super) async fn metrics(web: &Web) -> ApiResult {
         .await?;
     let oldest_unsent = web.store.read(sql::oldest_unacked).await?;
     let mut m = Exposition::default();
-
     if let Some(counters) = &web.radius {
-        let snapshot = counters.snapshot();
-        m.family(
-            "sitebox_radius_accepts_total",
-            "counter",
-            "Access-Accepts sent, per NAS.",
-        );
-        for (nas, c) in &snapshot.nas {
-            m.sample("sitebox_radius_accepts_total", &[("nas", nas)], c.accepts);
-        }
-        m.family(
-            "sitebox_radius_rejects_total",
-            "counter",
-            "Access-Rejects sent, per NAS and reason.",
-        );
-        for (nas, c) in &snapshot.nas {
-            for (reason, n) in &c.rejects {
-                m.sample(
-                    "sitebox_radius_rejects_total",
-                    &[("nas", nas), ("reason", reason.as_str())],
-                    n,
-                );
-            }
-        }
-        m.family(
-            "sitebox_radius_accounting_total",
-            "counter",
-            "Accounting records stored, per NAS.",
-        );
-        for (nas, c) in &snapshot.nas {
+        radius_families(&mut m, &counters.snapshot());
+    }
+    queue_families(&mut m, &queues);
+    sync_families(&mut m, &sync, oldest_unsent.map(|at| now.since(at)));
+    router_families(&mut m, &routers);
+    process_families(&mut m, web);
+    Ok(response::content(
+        "text/plain; version=0.0.4; charset=utf-8",
+        m.out,
+    ))
+}
+
+/// Accepts, rejects, accounting and drops, per NAS.
+fn radius_families(m: &mut Exposition, snapshot: &CountersSnapshot) {
+    m.family(
+        "sitebox_radius_accepts_total",
+        "counter",
+        "Access-Accepts sent, per NAS.",
+    );
+    for (nas, c) in &snapshot.nas {
+        m.sample("sitebox_radius_accepts_total", &[("nas", nas)], c.accepts);
+    }
+    m.family(
+        "sitebox_radius_rejects_total",
+        "counter",
+        "Access-Rejects sent, per NAS and reason.",
+    );
+    for (nas, c) in &snapshot.nas {
+        for (reason, n) in &c.rejects {
             m.sample(
-                "sitebox_radius_accounting_total",
-                &[("nas", nas)],
-                c.acct_writes,
+                "sitebox_radius_rejects_total",
+                &[("nas", nas), ("reason", reason.as_str())],
+                n,
             );
         }
-        m.family(
-            "sitebox_radius_drops_total",
-            "counter",
-            "Packets dropped, per NAS and cause.",
-        );
-        for (nas, c) in &snapshot.nas {
-            for (cause, n) in &c.drops {
-                m.sample(
-                    "sitebox_radius_drops_total",
-                    &[("nas", nas), ("cause", cause.as_str())],
-                    n,
-                );
-            }
-        }
+    }
+    m.family(
+        "sitebox_radius_accounting_total",
+        "counter",
+        "Accounting records stored, per NAS.",
+    );
+    for (nas, c) in &snapshot.nas {
         m.sample(
-            "sitebox_radius_drops_total",
-            &[("nas", ""), ("cause", "unknown_client")],
-            snapshot.unknown_client_drops,
+            "sitebox_radius_accounting_total",
+            &[("nas", nas)],
+            c.acct_writes,
         );
     }
+    m.family(
+        "sitebox_radius_drops_total",
+        "counter",
+        "Packets dropped, per NAS and cause.",
+    );
+    for (nas, c) in &snapshot.nas {
+        for (cause, n) in &c.drops {
+            m.sample(
+                "sitebox_radius_drops_total",
+                &[("nas", nas), ("cause", cause.as_str())],
+                n,
+            );
+        }
+    }
+    m.sample(
+        "sitebox_radius_drops_total",
+        &[("nas", ""), ("cause", "unknown_client")],
+        snapshot.unknown_client_drops,
+    );
+}
 
+/// Jobs per queue and state, the failed store, the oldest due job.
+fn queue_families(m: &mut Exposition, queues: &[QueueStats]) {
     m.family("sitebox_queue_jobs", "gauge", "Jobs per queue and state.");
-    for q in &queues {
+    for q in queues {
         for (state, n) in [
             ("due", q.due),
             ("scheduled", q.scheduled),
@@ -132,14 +151,17 @@ pub(super) async fn metrics(web: &Web) -> ApiResult {
         "gauge",
         "Age of the oldest job due and not yet started, per queue.",
     );
-    for q in &queues {
+    for q in queues {
         m.sample(
             "sitebox_queue_oldest_pending_seconds",
             &[("queue", &q.queue)],
             q.oldest_due_ms as f64 / 1000.0,
         );
     }
+}
 
+/// The unacked backlog, the link, the last ack, the oldest unsent event.
+fn sync_families(m: &mut Exposition, sync: &SyncStatus, oldest_unsent: Option<Duration>) {
     m.family(
         "sitebox_sync_backlog_events",
         "gauge",
@@ -177,22 +199,28 @@ pub(super) async fn metrics(web: &Web) -> ApiResult {
     m.sample(
         "sitebox_sync_oldest_unsent_seconds",
         &[],
-        oldest_unsent.map_or(0.0, |at| now.since(at).as_secs_f64()),
+        oldest_unsent.map_or(0.0, |age| age.as_secs_f64()),
     );
+}
 
+/// Each router's last health poll.
+fn router_families(m: &mut Exposition, routers: &[RouterHealth]) {
     m.family(
         "sitebox_router_up",
         "gauge",
         "1 when the router's last health check found it up.",
     );
-    for r in &routers {
+    for r in routers {
         m.sample(
             "sitebox_router_up",
             &[("router", &r.name)],
             u8::from(r.status == RouterStatus::Up),
         );
     }
+}
 
+/// Memory, uptime and the data disk.
+fn process_families(m: &mut Exposition, web: &Web) {
     m.family(
         "sitebox_process_resident_memory_bytes",
         "gauge",
@@ -222,10 +250,6 @@ pub(super) async fn metrics(web: &Web) -> ApiResult {
         m.sample("sitebox_data_disk_bytes", &[("kind", "total")], total);
         m.sample("sitebox_data_disk_bytes", &[("kind", "free")], free);
     }
-    Ok(response::content(
-        "text/plain; version=0.0.4; charset=utf-8",
-        m.out,
-    ))
 }
 
 /// Text exposition being written.
