@@ -5,18 +5,17 @@
 //! - [`relay`]: the edge's store-and-forward state machine, no IO.
 //! - [`edge`]: the thin tokio/rumqttc driver around the relay, talking to the daemon's store
 //!   through the [`edge::EdgeStore`] trait the daemon implements.
-//! - [`ingest`]: the reference cloud ingest (PostgreSQL), run by the `sitebox-ingest` binary.
-//! - [`acl`]: mosquitto ACL and password entries generated from the site registry.
 //!
-//! Architecture Invariant: this crate knows no SQLite and no daemon types; the outbox and inbox
-//! are reached only through [`edge::EdgeStore`].
+//! The cloud side (the ingest, the site registry, the broker's ACL) is the `sitebox-cloud`
+//! crate, which the box never links.
+//!
+//! Architecture Invariant: this crate knows no SQLite, no PostgreSQL and no daemon types; the
+//! outbox and inbox are reached only through [`edge::EdgeStore`].
 
 #![forbid(unsafe_code)]
 
-pub mod acl;
 pub mod backoff;
 pub mod edge;
 pub mod failpoint;
-pub mod ingest;
 pub mod relay;
 pub mod wire;

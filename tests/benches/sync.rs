@@ -31,7 +31,7 @@ use sitebox_tests::proxy::Proxy;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-const INGEST: &str = env!("CARGO_BIN_EXE_sitebox-ingest-under-test");
+const CLOUD: &str = env!("CARGO_BIN_EXE_sitebox-cloud-under-test");
 const TENANT: &str = "bench";
 const SITE: &str = "site-1";
 
@@ -144,9 +144,9 @@ fn one_run(options: &Options) -> Run {
     if std::env::var_os("SITEBOX_BENCH_KEEP").is_some() {
         eprintln!("sync bench: keeping {}", dir.path().display());
     }
-    let mut cloud = Cloud::start(INGEST.as_ref(), dir.path(), &[(TENANT, SITE)]);
-    cloud.start_ingest(options.ingest_workers, 60, &[]);
-    cloud.wait_ingest_ready(0);
+    let mut cloud = Cloud::start(CLOUD.as_ref(), dir.path(), &[(TENANT, SITE)]);
+    cloud.start_process(options.ingest_workers, 60, &[]);
+    cloud.wait_ready(0);
     let proxy = Proxy::start(cloud.broker.addr());
     // The uplink is down: the edge's CONNECT goes nowhere.
     proxy.blackhole(true);
@@ -206,7 +206,7 @@ fn one_run(options: &Options) -> Run {
         assert!(
             Instant::now() < deadline,
             "drain stuck at {through}/{n}:\n{}",
-            cloud.ingest_log(0)
+            cloud.process_log(0)
         );
         if last_report.elapsed() >= Duration::from_secs(10) {
             last_report = Instant::now();

@@ -1,7 +1,8 @@
-//! The cloud side for sync tests: a throwaway PostgreSQL and mosquitto, the site registry
-//! filled through `sitebox-ingest`, the broker's ACL and passwords generated from it, and
-//! ingest worker processes. Also the edge-side helpers that seed a site's database the way
-//! real activity would (outbox rows, jobs that will fail) while its daemon is stopped.
+//! The cloud side for sync tests: a throwaway PostgreSQL and mosquitto, the schema migrated by
+//! its owner role, the site registry filled through `sitebox-cloud` as the service role (which
+//! owns nothing, so row-level security binds it), the broker's ACL and passwords generated from
+//! it, and `sitebox-cloud run` processes. Also the edge-side helpers that seed a site's database
+//! the way real activity would (outbox rows, jobs that will fail) while its daemon is stopped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -9,20 +10,27 @@ use std::process::{Child, Command, Output, Stdio};
 use crate::mosquitto::Mosquitto;
 use crate::postgres::Postgres;
 
-/// The ingest service account's password in tests.
+/// The cloud's MQTT service account (`ingest`) password in tests.
 pub const INGEST_PASSWORD: &str = "ingest-secret";
 
-/// PostgreSQL + mosquitto + ingest processes. Everything stops when dropped.
+/// The role that owns the schema and runs `migrate`.
+pub const OWNER_ROLE: &str = "sitebox_owner";
+
+/// The role the service and the operator commands connect as.
+pub const APP_ROLE: &str = "sitebox_app";
+
+/// PostgreSQL + mosquitto + `sitebox-cloud run` processes. Everything stops when dropped.
 #[derive(Debug)]
 pub struct Cloud {
     /// The broker.
     pub broker: Mosquitto,
     /// The database server.
     pub postgres: Postgres,
-    ingest_bin: PathBuf,
+    cloud_bin: PathBuf,
     dir: PathBuf,
     database: String,
-    ingest: Vec<Child>,
+    app_database: String,
+    processes: Vec<Child>,
 }
 
 /// The password a test site gets.
@@ -41,44 +49,75 @@ fn check(output: Output, what: &str) -> String {
 }
 
 impl Cloud {
-    /// Starts PostgreSQL, registers `sites` (tenant, site) and the `ingest` account through
-    /// `ingest_bin`, generates the broker files from the registry and starts mosquitto.
-    pub fn start(ingest_bin: &Path, dir: &Path, sites: &[(&str, &str)]) -> Self {
+    /// Starts PostgreSQL, migrates the schema as [`OWNER_ROLE`], registers the tenants and
+    /// `sites` (tenant, site) and the `ingest` account through `cloud_bin` as [`APP_ROLE`],
+    /// generates the broker files from the registry and starts mosquitto.
+    pub fn start(cloud_bin: &Path, dir: &Path, sites: &[(&str, &str)]) -> Self {
         let postgres = Postgres::start();
         postgres.create_database("sitebox");
-        let database = postgres.url("sitebox");
-        let run = |args: &[&str]| {
-            Command::new(ingest_bin)
+        postgres.execute(
+            "sitebox",
+            &format!(
+                "CREATE ROLE {OWNER_ROLE} LOGIN CREATEROLE;
+                 ALTER DATABASE sitebox OWNER TO {OWNER_ROLE};
+                 ALTER SCHEMA public OWNER TO {OWNER_ROLE};
+                 CREATE ROLE {APP_ROLE} LOGIN;"
+            ),
+        );
+        let owner = postgres.url_as(OWNER_ROLE, "sitebox");
+        let app_database = postgres.url_as(APP_ROLE, "sitebox");
+        let run = |database: &str, args: &[&str]| {
+            Command::new(cloud_bin)
                 .arg("--database")
-                .arg(&database)
+                .arg(database)
                 .args(args)
                 .output()
-                .expect("run sitebox-ingest")
+                .expect("run sitebox-cloud")
         };
-        check(run(&["migrate"]), "sitebox-ingest migrate");
         check(
-            run(&[
-                "add-account",
-                "--username",
-                "ingest",
-                "--password",
-                INGEST_PASSWORD,
-            ]),
-            "add-account",
+            run(&owner, &["migrate", "--app-role", APP_ROLE]),
+            "sitebox-cloud migrate",
         );
+        check(
+            run(
+                &app_database,
+                &[
+                    "accounts",
+                    "add",
+                    "--username",
+                    "ingest",
+                    "--password",
+                    INGEST_PASSWORD,
+                ],
+            ),
+            "accounts add",
+        );
+        let mut tenants: Vec<&str> = sites.iter().map(|(tenant, _)| *tenant).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        for tenant in tenants {
+            check(
+                run(&app_database, &["tenants", "add", "--tenant", tenant]),
+                "tenants add",
+            );
+        }
         for (tenant, site) in sites {
             let password = site_password(tenant, site);
             let printed = check(
-                run(&[
-                    "add-site",
-                    "--tenant",
-                    tenant,
-                    "--site",
-                    site,
-                    "--password",
-                    &password,
-                ]),
-                "add-site",
+                run(
+                    &app_database,
+                    &[
+                        "sites",
+                        "add",
+                        "--tenant",
+                        tenant,
+                        "--site",
+                        site,
+                        "--password",
+                        &password,
+                    ],
+                ),
+                "sites add",
             );
             assert_eq!(printed.trim(), password);
         }
@@ -87,14 +126,17 @@ impl Cloud {
         let acl = broker_dir.join("acl.generated");
         let passwords = broker_dir.join("passwords.generated");
         check(
-            run(&[
-                "acl",
-                "--acl-file",
-                &acl.display().to_string(),
-                "--password-file",
-                &passwords.display().to_string(),
-            ]),
-            "sitebox-ingest acl",
+            run(
+                &app_database,
+                &[
+                    "acl",
+                    "--acl-file",
+                    &acl.display().to_string(),
+                    "--password-file",
+                    &passwords.display().to_string(),
+                ],
+            ),
+            "sitebox-cloud acl",
         );
         let broker = Mosquitto::start(
             &broker_dir,
@@ -104,25 +146,31 @@ impl Cloud {
         std::fs::write(dir.join("ingest-password"), INGEST_PASSWORD).expect("password file");
         Self {
             broker,
+            database: postgres.url("sitebox"),
             postgres,
-            ingest_bin: ingest_bin.to_path_buf(),
+            cloud_bin: cloud_bin.to_path_buf(),
             dir: dir.to_path_buf(),
-            database,
-            ingest: Vec::new(),
+            app_database,
+            processes: Vec::new(),
         }
     }
 
-    /// The ingest database's connection string.
+    /// The database as the superuser (sees every tenant: for checking, never for serving).
     pub fn database(&self) -> &str {
         &self.database
     }
 
-    /// `sitebox-ingest` with the database and the ingest account on the broker.
-    pub fn ingest_command(&self) -> Command {
-        let mut command = Command::new(&self.ingest_bin);
+    /// The database as the service role.
+    pub fn app_database(&self) -> &str {
+        &self.app_database
+    }
+
+    /// `sitebox-cloud` as the service role, with the `ingest` account on the broker.
+    pub fn cloud_command(&self) -> Command {
+        let mut command = Command::new(&self.cloud_bin);
         command
             .arg("--database")
-            .arg(&self.database)
+            .arg(&self.app_database)
             .args(["--mqtt-host", "127.0.0.1", "--mqtt-port"])
             .arg(self.broker.port().to_string())
             .args(["--mqtt-user", "ingest", "--mqtt-password-file"])
@@ -130,52 +178,75 @@ impl Cloud {
         command
     }
 
-    /// Starts an ingest process with `workers` workers; `env` may arm a failpoint.
-    pub fn start_ingest(&mut self, workers: usize, gap_timeout_secs: u64, env: &[(&str, &str)]) {
-        let index = self.ingest.len();
-        let log = std::fs::File::create(self.dir.join(format!("ingest-{index}.log"))).expect("log");
+    /// Runs `sitebox-cloud ARGS` as the service role and returns its output (panics on
+    /// failure).
+    pub fn run(&self, args: &[&str]) -> String {
+        check(
+            self.cloud_command().args(args).output().expect("run"),
+            &format!("sitebox-cloud {}", args.join(" ")),
+        )
+    }
+
+    /// Starts a `sitebox-cloud run` process with `workers` ingest workers, the gap timeout
+    /// and a fast sweep; `env` may arm a failpoint, `extra` adds options.
+    pub fn start_process(&mut self, workers: usize, gap_timeout_secs: u64, env: &[(&str, &str)]) {
+        self.start_process_with(workers, gap_timeout_secs, env, &[]);
+    }
+
+    /// [`Cloud::start_process`] with more `run` options.
+    pub fn start_process_with(
+        &mut self,
+        workers: usize,
+        gap_timeout_secs: u64,
+        env: &[(&str, &str)],
+        extra: &[&str],
+    ) {
+        let index = self.processes.len();
+        let log = std::fs::File::create(self.dir.join(format!("cloud-{index}.log"))).expect("log");
         let child = self
-            .ingest_command()
+            .cloud_command()
             .args(["run", "--workers", &workers.to_string()])
             .args(["--gap-timeout-secs", &gap_timeout_secs.to_string()])
-            .args(["--client-id", &format!("ingest-{index}")])
+            .args(["--client-id", &format!("cloud-{index}")])
+            .args(["--sweep-every-ms", "500"])
+            .args(extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start sitebox-ingest");
-        self.ingest.push(child);
+            .expect("start sitebox-cloud run");
+        self.processes.push(child);
     }
 
-    /// Waits until ingest process `index` has subscribed (panics with its log after 20 s).
-    pub fn wait_ingest_ready(&self, index: usize) {
+    /// Waits until process `index` has subscribed (panics with its log after 20 s).
+    pub fn wait_ready(&self, index: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while !self.ingest_log(index).contains("ingest worker subscribed") {
+        while !self.process_log(index).contains("ingest worker subscribed") {
             assert!(
                 std::time::Instant::now() < deadline,
-                "ingest {index} did not subscribe:\n{}",
-                self.ingest_log(index)
+                "sitebox-cloud {index} did not subscribe:\n{}",
+                self.process_log(index)
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
 
-    /// Ingest processes that have exited (e.g. at a failpoint), by index; reaped.
-    pub fn exited_ingest(&mut self) -> Vec<usize> {
-        self.ingest
+    /// Processes that have exited (e.g. at a failpoint), by index; reaped.
+    pub fn exited_processes(&mut self) -> Vec<usize> {
+        self.processes
             .iter_mut()
             .enumerate()
             .filter_map(|(i, child)| child.try_wait().ok().flatten().map(|_| i))
             .collect()
     }
 
-    /// The log of ingest process `index`.
-    pub fn ingest_log(&self, index: usize) -> String {
-        std::fs::read_to_string(self.dir.join(format!("ingest-{index}.log"))).unwrap_or_default()
+    /// The log of process `index`.
+    pub fn process_log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("cloud-{index}.log"))).unwrap_or_default()
     }
 
-    /// Sends a command through `sitebox-ingest command`; returns its id.
+    /// Sends a command through `sitebox-cloud command`; returns its id.
     pub fn command(
         &self,
         tenant: &str,
@@ -184,8 +255,7 @@ impl Cloud {
         payload: &str,
         id: Option<&str>,
     ) -> String {
-        let mut command = self.ingest_command();
-        command.args([
+        let mut args = vec![
             "command",
             "--tenant",
             tenant,
@@ -195,16 +265,14 @@ impl Cloud {
             kind,
             "--payload",
             payload,
-        ]);
+        ];
         if let Some(id) = id {
-            command.args(["--id", id]);
+            args.extend(["--id", id]);
         }
-        check(command.output().expect("run"), "sitebox-ingest command")
-            .trim()
-            .to_string()
+        self.run(&args).trim().to_string()
     }
 
-    /// Runs a query on the ingest database.
+    /// Runs a query on the cloud database as the superuser (every tenant's rows).
     pub fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -233,7 +301,7 @@ impl Cloud {
 
 impl Drop for Cloud {
     fn drop(&mut self) {
-        for child in &mut self.ingest {
+        for child in &mut self.processes {
             let _ = child.kill();
             let _ = child.wait();
         }

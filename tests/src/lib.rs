@@ -18,5 +18,6 @@ pub mod radius_bench;
 pub mod radius_load;
 pub mod scenario;
 pub mod sdcard;
+pub mod site_events;
 pub mod siteboxd;
 pub mod storm;

@@ -129,12 +129,36 @@ impl Postgres {
         self.port
     }
 
-    /// A tokio-postgres / libpq connection string for `dbname`.
+    /// A tokio-postgres / libpq connection string for `dbname`, as the superuser.
     pub fn url(&self, dbname: &str) -> String {
+        self.url_as("postgres", dbname)
+    }
+
+    /// A connection string for `dbname` as `user` (the cluster trusts local connections).
+    pub fn url_as(&self, user: &str, dbname: &str) -> String {
         format!(
-            "host=127.0.0.1 port={} user=postgres dbname={dbname}",
+            "host=127.0.0.1 port={} user={user} dbname={dbname}",
             self.port
         )
+    }
+
+    /// Runs `sql` (one or more statements) on `dbname` as the superuser.
+    pub fn execute(&self, dbname: &str, sql: &str) {
+        let url = self.url(dbname);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect as postgres");
+            tokio::spawn(connection);
+            client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        });
     }
 
     /// Creates a database.

@@ -7,7 +7,7 @@
 //! written to `DIR/scenario.{json,html}` (default `target/scenario`). The exit status is 1 when
 //! the oracle found a breach.
 //!
-//! The daemon and the ingest are this same program under another name (a symlink in the run's
+//! The daemon and the cloud service are this same program under another name (a symlink in the run's
 //! temp dir), so the one command builds and runs everything.
 
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
         .unwrap_or_default();
     match name.as_str() {
         "siteboxd" => return sitebox::cli::main(),
-        "sitebox-ingest" => return sitebox_sync::ingest::cli::main(),
+        "sitebox-cloud" => return sitebox_cloud::cli::main(),
         _ => {}
     }
     match run() {
@@ -61,10 +61,10 @@ fn run() -> anyhow::Result<bool> {
     let me = std::env::current_exe()?;
     let binaries = Binaries {
         siteboxd: links.path().join("siteboxd"),
-        ingest: links.path().join("sitebox-ingest"),
+        cloud: links.path().join("sitebox-cloud"),
     };
     std::os::unix::fs::symlink(&me, &binaries.siteboxd)?;
-    std::os::unix::fs::symlink(&me, &binaries.ingest)?;
+    std::os::unix::fs::symlink(&me, &binaries.cloud)?;
     let outcome = scenario::run(&options, &binaries, Some(&out))?;
     print!("{}", scenario::report::text(&outcome.report));
     println!("report: {}", out.join("scenario.html").display());

@@ -1,19 +1,25 @@
-//! The cloud dashboard's side of commands: records each command in the ingest database and
-//! publishes it on the site's `…/commands` topic (QoS 1) as the `ingest` service account, the
-//! way `sitebox-ingest command` does, over one connection for the whole day.
+//! The cloud dashboard's side of commands: each command is recorded in the ledger and
+//! published by `sitebox-cloud`'s own library functions (`commands::issue`, the `Publisher`),
+//! as the service role, over one connection for the whole day. Queries for the oracle go
+//! through a superuser connection that sees every tenant.
 
 use std::time::Duration;
 
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, MqttOptions};
-use sitebox_sync::ingest::db;
-use sitebox_sync::wire::{Command, Topic, TopicKind, VERSION};
+use sitebox_cloud::audit::Actor;
+use sitebox_cloud::commands::{self, NewCommand};
+use sitebox_cloud::notify::Hub;
+use sitebox_cloud::publisher::{Publisher, PublisherSettings};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Sends commands to one site.
 pub struct Issuer {
-    pg: tokio_postgres::Client,
-    mqtt: AsyncClient,
-    topic: String,
+    app: tokio_postgres::Client,
+    oracle: tokio_postgres::Client,
+    hub: Hub,
+    publisher: Publisher,
+    tasks: TaskTracker,
+    stop: CancellationToken,
     tenant: String,
     site: String,
     sent: u64,
@@ -22,72 +28,85 @@ pub struct Issuer {
 impl std::fmt::Debug for Issuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Issuer")
-            .field("topic", &self.topic)
+            .field("tenant", &self.tenant)
+            .field("site", &self.site)
             .field("sent", &self.sent)
             .finish_non_exhaustive()
     }
 }
 
+impl Drop for Issuer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
 impl Issuer {
-    /// Connects to the ingest database and to the broker at `broker_port`.
+    /// Connects to the cloud database (`app_database` to issue, `database` to query) and to
+    /// the broker at `broker_port` as `user`.
     pub async fn connect(
         database: &str,
+        app_database: &str,
         broker_port: u16,
-        user: &str,
-        password: &str,
+        (user, password): (&str, &str),
         tenant: &str,
         site: &str,
     ) -> anyhow::Result<Self> {
-        let pg = db::connect(database).await?;
-        let mut options = MqttOptions::new(
-            format!("scenario-issuer-{}", fastrand::u32(..)),
-            "127.0.0.1",
-            broker_port,
+        let app = sitebox_cloud::db::connect(app_database).await?;
+        let oracle = sitebox_cloud::db::connect(database).await?;
+        let tasks = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let publisher = Publisher::spawn(
+            PublisherSettings {
+                host: "127.0.0.1".into(),
+                port: broker_port,
+                credentials: Some((user.to_string(), password.to_string())),
+                client_id: format!("scenario-issuer-{}", fastrand::u32(..)),
+                database_url: app_database.to_string(),
+            },
+            &tasks,
+            stop.clone(),
         );
-        options
-            .set_keep_alive(Duration::from_secs(5))
-            .set_credentials(user, password);
-        let (mqtt, mut eventloop) = AsyncClient::new(options, 1024);
-        tokio::spawn(async move {
-            loop {
-                if eventloop.poll().await.is_err() {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        });
         Ok(Self {
-            pg,
-            mqtt,
-            topic: Topic::new(tenant, site, TopicKind::Commands).to_string(),
+            app,
+            oracle,
+            hub: Hub::new(),
+            publisher,
+            tasks,
+            stop,
             tenant: tenant.to_string(),
             site: site.to_string(),
             sent: 0,
         })
     }
 
-    /// Records and publishes a command with id `id`.
+    /// Records and publishes a command with id `id` (the same id again sends the first
+    /// command again).
     pub async fn send(
         &mut self,
         id: &str,
         kind: &str,
         payload: serde_json::Value,
     ) -> anyhow::Result<()> {
-        let command = Command {
-            v: VERSION,
-            id: id.to_string(),
-            kind: kind.to_string(),
-            payload,
-            issued_at: 0,
-        };
-        db::insert_command(&self.pg, &self.tenant, &self.site, &command).await?;
-        self.mqtt
-            .publish(
-                self.topic.clone(),
-                QoS::AtLeastOnce,
-                false,
-                command.encode(),
-            )
-            .await?;
+        let command = commands::issue(
+            &mut self.app,
+            &self.hub,
+            &Actor::system(),
+            &self.tenant,
+            &NewCommand {
+                site: self.site.clone(),
+                kind: kind.to_string(),
+                payload,
+                id: Some(id.to_string()),
+                expires: None,
+            },
+        )
+        .await?;
+        drop(
+            self.publisher
+                .send(&self.tenant, &self.site, command, None)
+                .await,
+        );
         self.sent += 1;
         Ok(())
     }
@@ -97,20 +116,28 @@ impl Issuer {
         self.sent
     }
 
-    /// Runs a query on the ingest database.
+    /// Runs a query on the cloud database (as the superuser: every tenant).
     pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<tokio_postgres::Row>> {
-        Ok(self.pg.query(sql, &[]).await?)
+        Ok(self.oracle.query(sql, &[]).await?)
     }
 
     /// How many of the commands whose id starts with `prefix` are still unanswered.
     pub async fn unanswered(&self, prefix: &str) -> anyhow::Result<i64> {
         let row = self
-            .pg
+            .oracle
             .query_one(
-                "SELECT count(*) FROM commands WHERE state IS NULL AND command_id LIKE $1 || '%'",
+                "SELECT count(*) FROM commands WHERE state IN ('queued', 'delivered')
+                   AND command_id LIKE $1 || '%'",
                 &[&prefix],
             )
             .await?;
         Ok(row.get(0))
+    }
+
+    /// Stops the publisher.
+    pub async fn close(self) {
+        self.stop.cancel();
+        self.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.wait()).await;
     }
 }

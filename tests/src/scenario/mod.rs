@@ -5,7 +5,7 @@
 //! It starts the real `siteboxd` (temp dirs, a fast clock: `[daemon] clock_speed` with a fixed
 //! `clock_anchor`, so the day goes on across a restart), two simulated MikroTiks (a RADIUS NAS
 //! on 127.0.0.2 and 127.0.0.3 that answers Disconnect-Requests, and a RouterOS API simulator
-//! each), mosquitto behind a fault proxy, and PostgreSQL with the real `sitebox-ingest`. The
+//! each), mosquitto behind a fault proxy, and PostgreSQL with the real `sitebox-cloud`. The
 //! cloud creates the subscribers and issues a voucher batch; through the day M-Pesa
 //! confirmations arrive as `payment.confirmed` commands (some twice: the same command again,
 //! or the same receipt under a new command id), vouchers are sold, subscribers log in (PAP or
@@ -133,8 +133,8 @@ impl Options {
 pub struct Binaries {
     /// `siteboxd`.
     pub siteboxd: PathBuf,
-    /// `sitebox-ingest`.
-    pub ingest: PathBuf,
+    /// `sitebox-cloud`.
+    pub cloud: PathBuf,
 }
 
 /// A plan sold at the site.
@@ -372,9 +372,9 @@ pub fn run(
 ) -> anyhow::Result<Outcome> {
     let wall = Instant::now();
     let dir = tempfile::tempdir().context("temp dir")?;
-    let mut cloud = Cloud::start(&binaries.ingest, dir.path(), &[(TENANT, SITE)]);
-    cloud.start_ingest(2, 20, &[]);
-    cloud.wait_ingest_ready(0);
+    let mut cloud = Cloud::start(&binaries.cloud, dir.path(), &[(TENANT, SITE)]);
+    cloud.start_process(2, 20, &[]);
+    cloud.wait_ready(0);
     let proxy = Proxy::start(cloud.broker.addr());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -492,9 +492,9 @@ pub fn run(
     // The cloud creates the subscribers and a voucher batch.
     let mut issuer = runtime.block_on(issuer::Issuer::connect(
         cloud.database(),
+        cloud.app_database(),
         cloud.broker.port(),
-        "ingest",
-        INGEST_PASSWORD,
+        ("ingest", INGEST_PASSWORD),
         TENANT,
         SITE,
     ))?;
@@ -765,7 +765,7 @@ pub fn run(
         )?;
         std::fs::write(dir.join("scenario.html"), &html)?;
         std::fs::write(dir.join("scenario-siteboxd.log"), daemon.log())?;
-        std::fs::write(dir.join("scenario-ingest.log"), cloud.ingest_log(0))?;
+        std::fs::write(dir.join("scenario-cloud.log"), cloud.process_log(0))?;
         let mut lines = String::new();
         for auth in &traffic.auths {
             lines.push_str(&serde_json::json!({

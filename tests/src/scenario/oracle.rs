@@ -154,6 +154,7 @@ pub fn judge(facts: &Facts<'_>) -> Verdict {
     payments(&mut v, facts, &conn, &cloud);
     accounting(&mut v, facts, &conn, &cloud);
     cloud_equals_edge(&mut v, &conn, &cloud);
+    projections_equal_edge(&mut v, &conn, &cloud);
     expiry(&mut v, facts, &conn);
     admissions(&mut v, facts);
     failed_jobs(&mut v, &conn);
@@ -428,6 +429,17 @@ fn cloud_equals_edge(
         "SELECT coalesce(sum(duplicates), 0)::bigint FROM site_cursors WHERE {filter}"
     ))[0]
         .get::<_, i64>(0);
+    // The backlog crosses the uplink once: a resend or a rewind may repeat a window of
+    // batches, never the day.
+    v.check(duplicates * 100 <= last, || {
+        format!("the cloud received {duplicates} duplicate events for {last} events (bound: 1 %)")
+    });
+    let resends = cloud(&format!(
+        "SELECT count(*), count(*) FILTER (WHERE result->>'overtaken' = 'true')
+         FROM commands WHERE {filter} AND type = 'resend_from'"
+    ));
+    v.figure("resend_requests", resends[0].get::<_, i64>(0));
+    v.figure("resend_requests_overtaken", resends[0].get::<_, i64>(1));
     let mut kinds = serde_json::Map::new();
     for (kind, n) in rows(
         conn,
@@ -439,6 +451,189 @@ fn cloud_equals_edge(
     v.figure("events", last);
     v.figure("events_by_type", kinds);
     v.figure("duplicates_dropped_by_cloud", duplicates);
+}
+
+/// The cloud's projections of the site's payments, sessions and subscriptions are the box's
+/// own tables, row for row, in every field the events carry.
+fn projections_equal_edge(
+    v: &mut Verdict,
+    conn: &rusqlite::Connection,
+    cloud: &dyn Fn(&str) -> Vec<tokio_postgres::Row>,
+) {
+    let filter = format!("tenant_id = '{TENANT}' AND site_id = '{SITE}'");
+    let text = |value: Option<String>| value.unwrap_or_default();
+    // (receipt, id, provider, amount, currency, plan, username, state, subscription)
+    type Payment = (
+        String,
+        i64,
+        String,
+        i64,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+    );
+    let edge_payments: Vec<Payment> = rows(
+        conn,
+        "SELECT p.receipt, p.id, p.provider, p.amount, p.currency, coalesce(pl.name, ''),
+                coalesce(s.username, ''), p.state, p.subscription_id
+         FROM payments p LEFT JOIN plans pl ON pl.id = p.plan_id
+              LEFT JOIN subscribers s ON s.id = p.subscriber_id ORDER BY p.receipt",
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        },
+    );
+    let cloud_payments: Vec<Payment> = cloud(&format!(
+        "SELECT receipt, payment_id, provider, amount, currency, plan, username, state, subscription_id
+         FROM payments WHERE {filter} ORDER BY receipt"
+    ))
+    .iter()
+    .map(|r| {
+        (
+            r.get(0),
+            r.get::<_, Option<i64>>(1).unwrap_or(0),
+            text(r.get(2)),
+            r.get::<_, Option<i64>>(3).unwrap_or(0),
+            text(r.get(4)),
+            text(r.get(5)),
+            text(r.get(6)),
+            r.get(7),
+            r.get(8),
+        )
+    })
+    .collect();
+    compare(v, "payments", &edge_payments, &cloud_payments);
+
+    // (id, router, Acct-Session-Id, user, MAC, IP, subscriber, state, seconds, in, out, cause)
+    type Session = (
+        i64,
+        i64,
+        String,
+        String,
+        String,
+        String,
+        Option<i64>,
+        String,
+        i64,
+        i64,
+        i64,
+        Option<i64>,
+    );
+    let edge_sessions: Vec<Session> = rows(
+        conn,
+        "SELECT id, router_id, acct_session_id, username, coalesce(mac, ''), coalesce(framed_ip, ''),
+                subscriber_id, state, session_time_s, input_octets, output_octets, terminate_cause
+         FROM sessions ORDER BY id",
+        |r| {
+            Ok((
+                r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?,
+                r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?, r.get(11)?,
+            ))
+        },
+    );
+    let cloud_sessions: Vec<Session> = cloud(&format!(
+        "SELECT session_id, router_id, acct_session_id, username, mac, framed_ip, subscriber_id,
+                state, session_time_s, input_octets, output_octets, terminate_cause
+         FROM sessions WHERE {filter} ORDER BY session_id"
+    ))
+    .iter()
+    .map(|r| {
+        (
+            r.get(0),
+            r.get::<_, Option<i64>>(1).unwrap_or(0),
+            text(r.get(2)),
+            text(r.get(3)),
+            text(r.get(4)),
+            text(r.get(5)),
+            r.get(6),
+            r.get(7),
+            r.get::<_, Option<i64>>(8).unwrap_or(0),
+            r.get::<_, Option<i64>>(9).unwrap_or(0),
+            r.get::<_, Option<i64>>(10).unwrap_or(0),
+            r.get(11),
+        )
+    })
+    .collect();
+    compare(v, "sessions", &edge_sessions, &cloud_sessions);
+
+    // Started ones (a queued subscription has no event yet):
+    // (id, subscriber, plan, source, state, starts, expires)
+    type Subscription = (i64, i64, String, String, String, Option<i64>, Option<i64>);
+    let edge_subscriptions: Vec<Subscription> = rows(
+        conn,
+        "SELECT s.id, s.subscriber_id, p.name, s.source, s.state, s.starts_at, s.expires_at
+         FROM subscriptions s JOIN plans p ON p.id = s.plan_id
+         WHERE s.starts_at IS NOT NULL ORDER BY s.id",
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        },
+    );
+    let cloud_subscriptions: Vec<Subscription> = cloud(&format!(
+        "SELECT subscription_id, subscriber_id, plan, source, state, starts_site, expires_site
+         FROM subscriptions WHERE {filter} ORDER BY subscription_id"
+    ))
+    .iter()
+    .map(|r| {
+        (
+            r.get(0),
+            r.get::<_, Option<i64>>(1).unwrap_or(0),
+            text(r.get(2)),
+            text(r.get(3)),
+            r.get(4),
+            r.get(5),
+            r.get(6),
+        )
+    })
+    .collect();
+    compare(
+        v,
+        "subscriptions",
+        &edge_subscriptions,
+        &cloud_subscriptions,
+    );
+    let failures = cloud(&format!(
+        "SELECT count(*) FROM projection_failures WHERE {filter}"
+    ))[0]
+        .get::<_, i64>(0);
+    v.check(failures == 0, || {
+        format!("{failures} events the cloud's projections could not apply")
+    });
+    v.figure("projected_payments", cloud_payments.len());
+    v.figure("projected_sessions", cloud_sessions.len());
+    v.figure("projected_subscriptions", cloud_subscriptions.len());
+}
+
+/// A breach naming the first rows that differ, when `edge` and `cloud` differ.
+fn compare<T: PartialEq + std::fmt::Debug>(v: &mut Verdict, what: &str, edge: &[T], cloud: &[T]) {
+    if edge == cloud {
+        return;
+    }
+    let only_edge: Vec<&T> = edge.iter().filter(|r| !cloud.contains(r)).take(3).collect();
+    let only_cloud: Vec<&T> = cloud.iter().filter(|r| !edge.contains(r)).take(3).collect();
+    v.breaches.push(format!(
+        "the cloud's {what} ({} rows) are not the box's ({} rows): box only {only_edge:?}, cloud only {only_cloud:?}",
+        cloud.len(),
+        edge.len()
+    ));
 }
 
 fn expiry(v: &mut Verdict, facts: &Facts<'_>, conn: &rusqlite::Connection) {

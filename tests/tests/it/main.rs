@@ -12,6 +12,7 @@ mod scenario;
 mod sdcard;
 mod sync_e2e;
 mod sync_isolation;
+mod sync_projections;
 mod web_api;
 mod web_browser;
 mod web_security;

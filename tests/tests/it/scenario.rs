@@ -7,7 +7,7 @@
 use sitebox_tests::scenario::{self, Binaries, Options};
 
 const SITEBOXD: &str = env!("CARGO_BIN_EXE_siteboxd-under-test");
-const INGEST: &str = env!("CARGO_BIN_EXE_sitebox-ingest-under-test");
+const CLOUD: &str = env!("CARGO_BIN_EXE_sitebox-cloud-under-test");
 
 #[test]
 fn a_site_day_keeps_every_promise_through_outages_and_a_power_cut() {
@@ -18,7 +18,7 @@ fn a_site_day_keeps_every_promise_through_outages_and_a_power_cut() {
     let artifacts = std::env::var_os("SITEBOX_ARTIFACTS").map(std::path::PathBuf::from);
     let binaries = Binaries {
         siteboxd: SITEBOXD.into(),
-        ingest: INGEST.into(),
+        cloud: CLOUD.into(),
     };
     let outcome = scenario::run(&Options::short(seed), &binaries, artifacts.as_deref())
         .expect("the scenario ran");

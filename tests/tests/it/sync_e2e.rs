@@ -17,7 +17,7 @@ use sitebox_tests::proxy::Proxy;
 use sitebox_tests::siteboxd::Siteboxd;
 
 const SITEBOXD: &str = env!("CARGO_BIN_EXE_siteboxd-under-test");
-const INGEST: &str = env!("CARGO_BIN_EXE_sitebox-ingest-under-test");
+const CLOUD: &str = env!("CARGO_BIN_EXE_sitebox-cloud-under-test");
 const FAILPOINT: &str = sitebox_sync::failpoint::ENV;
 
 /// Per site: outbox rows written as domain writes would, and jobs that fail when run.
@@ -52,12 +52,12 @@ fn ten_thousand_events_from_three_sites_arrive_exactly_once_through_kills_and_a_
         ("tenant-a", "site-2"),
         ("tenant-b", "site-1"),
     ];
-    let mut cloud = Cloud::start(INGEST.as_ref(), dir.path(), &names);
+    let mut cloud = Cloud::start(CLOUD.as_ref(), dir.path(), &names);
     // Worker process 0 aborts after its 15th commit, before publishing that ack.
-    cloud.start_ingest(2, 3, &[(FAILPOINT, "ingest_after_commit:15")]);
-    cloud.start_ingest(1, 3, &[]);
-    cloud.wait_ingest_ready(0);
-    cloud.wait_ingest_ready(1);
+    cloud.start_process(2, 3, &[(FAILPOINT, "ingest_after_commit:15")]);
+    cloud.start_process(1, 3, &[]);
+    cloud.wait_ready(0);
+    cloud.wait_ready(1);
     let proxy = Proxy::start(cloud.broker.addr());
     proxy.duplicate_every(7);
     proxy.delay(Duration::from_millis(1));
@@ -131,14 +131,14 @@ fn ten_thousand_events_from_three_sites_arrive_exactly_once_through_kills_and_a_
                 site.daemon.restart();
             }
         }
-        if !ingest_restarted && cloud.exited_ingest().contains(&0) {
+        if !ingest_restarted && cloud.exited_processes().contains(&0) {
             assert!(
                 cloud
-                    .ingest_log(0)
+                    .process_log(0)
                     .contains("failpoint ingest_after_commit")
             );
             fired.insert("ingest_after_commit".to_string());
-            cloud.start_ingest(2, 3, &[]);
+            cloud.start_process(2, 3, &[]);
             ingest_restarted = true;
         }
         if !broker_killed && t >= Duration::from_secs(3) {
@@ -231,7 +231,7 @@ fn ten_thousand_events_from_three_sites_arrive_exactly_once_through_kills_and_a_
         done,
         "not settled in time: {summary:#?}\nsite 0 log tail:\n{}\ningest 1 log tail:\n{}",
         tail(&sites[0].daemon.log()),
-        tail(&cloud.ingest_log(1))
+        tail(&cloud.process_log(1))
     );
 
     let mut total = 0;
@@ -338,7 +338,7 @@ fn ten_thousand_events_from_three_sites_arrive_exactly_once_through_kills_and_a_
     }
     assert!(total >= 10_000, "{total} events");
     assert_eq!(
-        cloud.query_i64("SELECT count(*) FROM commands WHERE state IS NULL"),
+        cloud.query_i64("SELECT count(*) FROM commands WHERE state IN ('queued', 'delivered')"),
         0,
         "every command answered"
     );
@@ -438,7 +438,7 @@ fn settled(cloud: &Cloud, site: &Site) -> bool {
         site.tenant, site.site
     ));
     let unanswered = cloud.query_i64(&format!(
-        "SELECT count(*) FROM commands WHERE tenant_id = '{}' AND site_id = '{}' AND state IS NULL",
+        "SELECT count(*) FROM commands WHERE tenant_id = '{}' AND site_id = '{}' AND state IN ('queued', 'delivered')",
         site.tenant, site.site
     ));
     pending_jobs == 0 && unacked == 0 && through == last && unanswered == 0

@@ -7,7 +7,7 @@ use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS, SubscribeReasonCod
 use sitebox_sync::wire::{Batch, Lane, VERSION, WireEvent};
 use sitebox_tests::cloud::{Cloud, INGEST_PASSWORD, site_password};
 
-const INGEST: &str = env!("CARGO_BIN_EXE_sitebox-ingest-under-test");
+const CLOUD: &str = env!("CARGO_BIN_EXE_sitebox-cloud-under-test");
 
 fn batch(tenant: &str, site: &str, seq: u64) -> Vec<u8> {
     Batch {
@@ -96,9 +96,9 @@ fn a_site_cannot_write_another_sites_or_tenants_topics_and_the_ingest_checks_pay
         ("tenant-a", "site-2"),
         ("tenant-b", "site-1"),
     ];
-    let mut cloud = Cloud::start(INGEST.as_ref(), dir.path(), &sites);
-    cloud.start_ingest(1, 60, &[]);
-    cloud.wait_ingest_ready(0);
+    let mut cloud = Cloud::start(CLOUD.as_ref(), dir.path(), &sites);
+    cloud.start_process(1, 60, &[]);
+    cloud.wait_ready(0);
     let port = cloud.broker.port();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -196,7 +196,7 @@ fn a_site_cannot_write_another_sites_or_tenants_topics_and_the_ingest_checks_pay
             .unwrap_or_else(|| {
                 panic!(
                     "no ack for the good batch; ingest log:\n{}",
-                    cloud.ingest_log(0)
+                    cloud.process_log(0)
                 )
             });
         assert_eq!(

@@ -1,64 +1,51 @@
-//! One ingest worker: an MQTT 5 client in the shared group and a PostgreSQL connection.
-//! Messages are handled one at a time in arrival order and acked (MQTT) only after the
+//! One ingest worker: an MQTT 5 client in the shared group and a PostgreSQL connection of its
+//! own. Messages are handled one at a time in arrival order and PUBACKed only after the
 //! database commit; the site's ack is published after the commit too.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Publish;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, Incoming, MqttOptions};
+use sitebox_sync::backoff::Backoff;
+use sitebox_sync::failpoint;
+use sitebox_sync::wire::{
+    Ack, Batch, CommandResult, Status, Topic, TopicKind, VERSION, WireError, all_sites,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::IngestSettings;
-use super::db::{self, IngestError};
-use crate::backoff::Backoff;
-use crate::failpoint;
-use crate::wire::{
-    Ack, Batch, Command, CommandResult, RESEND_FROM, Status, Topic, TopicKind, VERSION, all_sites,
-};
+use super::{IngestError, IngestSettings, IngestStats, batch};
+use crate::notify::Hub;
+use crate::{commands, db, liveness};
 
-/// Counters shared by the workers of a process.
-#[derive(Debug, Default)]
-pub struct IngestStats {
-    /// Events newly stored.
-    pub inserted: AtomicU64,
-    /// Events received again and skipped.
-    pub duplicates: AtomicU64,
-    /// Messages refused.
-    pub rejected: AtomicU64,
-    /// Batches stored.
-    pub batches: AtomicU64,
-    /// resend_from commands sent by the gap check.
-    pub resends: AtomicU64,
-}
-
-/// Runs `settings.workers` workers and the gap check until `shutdown`.
+/// Runs `settings.workers` workers until `shutdown`. Worker 0 also follows every site's
+/// status (a plain subscription: it gets the retained ones on connect).
 pub async fn run(
     settings: IngestSettings,
+    hub: Hub,
     stats: Arc<IngestStats>,
     shutdown: CancellationToken,
 ) -> Result<(), tokio_postgres::Error> {
-    let client = db::connect(&settings.database_url).await?;
-    db::migrate(&client).await?;
-    drop(client);
     let mut tasks = Vec::new();
     for index in 0..settings.workers.max(1) {
         tasks.push(tokio::spawn(worker(
             settings.clone(),
             index,
+            hub.clone(),
             stats.clone(),
             shutdown.clone(),
         )));
     }
+    let mut result = Ok(());
     for task in tasks {
         if let Ok(Err(err)) = task.await {
-            return Err(err);
+            result = Err(err);
         }
     }
-    Ok(())
+    result
 }
 
 fn options(settings: &IngestSettings, client_id: &str) -> MqttOptions {
@@ -77,6 +64,7 @@ fn options(settings: &IngestSettings, client_id: &str) -> MqttOptions {
 async fn worker(
     settings: IngestSettings,
     index: usize,
+    hub: Hub,
     stats: Arc<IngestStats>,
     shutdown: CancellationToken,
 ) -> Result<(), tokio_postgres::Error> {
@@ -91,64 +79,46 @@ async fn worker(
         settings.keep_alive * 3,
         shutdown.clone(),
     ));
-    let mut gap_check = tokio::time::interval(settings.gap_timeout.max(Duration::from_secs(1)) / 2);
-    gap_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             message = rx.recv() => match message {
                 None => break,
                 Some(Link::Connected) => {
-                    for kind in [TopicKind::Events, TopicKind::Results, TopicKind::Status] {
+                    for kind in [TopicKind::Events, TopicKind::Results] {
                         let filter = format!("$share/{}/{}", settings.group, all_sites(kind));
                         let _ = mqtt.subscribe(filter, QoS::AtLeastOnce).await;
+                    }
+                    if index == 0 {
+                        let _ = mqtt.subscribe(all_sites(TopicKind::Status), QoS::AtLeastOnce).await;
                     }
                     tracing::info!(worker = %client_id, "ingest worker subscribed");
                 }
                 Some(Link::Message(publish)) => {
-                    match handle(&mut pg, &mqtt, &publish, &stats).await {
+                    if pg.is_closed() {
+                        pg = db::connect(&settings.database_url).await?;
+                    }
+                    match handle(&mut pg, &hub, &mqtt, &publish, &stats).await {
                         Ok(()) => {}
                         Err(IngestError::Rejected(reason)) => {
                             stats.rejected.fetch_add(1, Ordering::Relaxed);
                             let topic = String::from_utf8_lossy(&publish.topic).to_string();
                             tracing::warn!(%topic, %reason, "ingest: message rejected");
-                            db::store_rejection(&pg, &topic, &reason, publish.payload.len()).await?;
+                            if let Err(err) = store_rejection(&mut pg, &topic, &reason, publish.payload.len()).await {
+                                tracing::error!(error = %err, "ingest: cannot record a rejection");
+                                continue;
+                            }
                         }
                         Err(IngestError::Postgres(err)) => {
                             // Not acked: redelivered, or sent again by the edge after its
                             // ack timeout.
                             tracing::error!(error = %err, "ingest: database write failed");
-                            if pg.is_closed() {
-                                return Err(err);
-                            }
                             continue;
                         }
                     }
                     let _ = mqtt.ack(&publish).await;
                 }
             },
-            _ = gap_check.tick() => {
-                let secs = settings.gap_timeout.as_secs_f64();
-                for gap in db::claim_gaps(&pg, secs).await? {
-                    tracing::info!(tenant = %gap.tenant, site = %gap.site, from = gap.from, "ingest: gap; asking the site to resend");
-                    let command = Command {
-                        v: VERSION,
-                        id: uuid::Uuid::now_v7().to_string(),
-                        kind: RESEND_FROM.into(),
-                        payload: serde_json::json!({ "seq": gap.from }),
-                        issued_at: now_ms(),
-                    };
-                    db::insert_command(&pg, &gap.tenant, &gap.site, &command).await?;
-                    let topic = Topic::new(&gap.tenant, &gap.site, TopicKind::Commands).to_string();
-                    let _ = mqtt.publish(topic, QoS::AtLeastOnce, false, command.encode()).await;
-                    stats.resends.fetch_add(1, Ordering::Relaxed);
-                }
-                for (tenant, site, command) in db::claim_unanswered(&pg, secs).await? {
-                    tracing::info!(%tenant, %site, id = %command.id, "ingest: no result yet; sending the command again");
-                    let topic = Topic::new(&tenant, &site, TopicKind::Commands).to_string();
-                    let _ = mqtt.publish(topic, QoS::AtLeastOnce, false, command.encode()).await;
-                }
-            }
         }
     }
     let _ = mqtt.disconnect().await;
@@ -158,6 +128,7 @@ async fn worker(
 
 async fn handle(
     pg: &mut tokio_postgres::Client,
+    hub: &Hub,
     mqtt: &AsyncClient,
     publish: &Publish,
     stats: &IngestStats,
@@ -166,22 +137,25 @@ async fn handle(
         .map_err(|_| IngestError::Rejected("topic is not UTF-8".into()))?;
     let topic =
         Topic::parse(name).ok_or_else(|| IngestError::Rejected("not a sitebox/v1 topic".into()))?;
-    let bad = |e: crate::wire::WireError| IngestError::Rejected(e.to_string());
+    let bad = |e: WireError| IngestError::Rejected(e.to_string());
     match topic.kind {
         TopicKind::Events => {
             let batch = Batch::decode(&publish.payload).map_err(bad)?;
-            let stored = db::store_batch(pg, &topic.tenant, &topic.site, &batch).await?;
+            let stored = batch::store_batch(pg, hub, &topic.tenant, &topic.site, &batch).await?;
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.inserted.fetch_add(stored.inserted, Ordering::Relaxed);
             stats
                 .duplicates
                 .fetch_add(stored.duplicates, Ordering::Relaxed);
+            stats
+                .projection_failures
+                .fetch_add(stored.projection_failures, Ordering::Relaxed);
             failpoint::hit("ingest_after_commit");
             let ack = Ack {
                 v: VERSION,
                 through: stored.through,
                 batch: Some(batch.batch),
-                server_time: now_ms(),
+                server_time: db::now_ms(),
             };
             let acks = Topic::new(&topic.tenant, &topic.site, TopicKind::Acks).to_string();
             let _ = mqtt
@@ -191,20 +165,50 @@ async fn handle(
         }
         TopicKind::Results => {
             let result = CommandResult::decode(&publish.payload).map_err(bad)?;
-            db::store_result(pg, &topic.tenant, &topic.site, &result).await?;
+            commands::store_result(pg, hub, &topic.tenant, &topic.site, &result).await?;
         }
         TopicKind::Status => {
             if publish.payload.is_empty() {
                 return Ok(()); // a cleared retained message
             }
             let status = Status::decode(&publish.payload).map_err(bad)?;
-            db::store_status(pg, &topic.tenant, &topic.site, &status).await?;
+            liveness::record_presence(pg, hub, &topic.tenant, &topic.site, &status).await?;
         }
         TopicKind::Acks | TopicKind::Commands => {
             return Err(IngestError::Rejected("a cloud → edge topic".into()));
         }
     }
     Ok(())
+}
+
+/// Records a refused message: with its tenant when the topic names one, else for the operator.
+async fn store_rejection(
+    pg: &mut tokio_postgres::Client,
+    topic: &str,
+    reason: &str,
+    bytes: usize,
+) -> Result<(), tokio_postgres::Error> {
+    let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+    match Topic::parse(topic) {
+        Some(parsed) => {
+            let tx = pg.transaction().await?;
+            db::set_tenant(&tx, &parsed.tenant).await?;
+            tx.execute(
+                "INSERT INTO rejected_messages (tenant_id, site_id, topic, reason, bytes)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&parsed.tenant, &parsed.site, &topic, &reason, &bytes],
+            )
+            .await?;
+            tx.commit().await
+        }
+        None => pg
+            .execute(
+                "INSERT INTO rejected_foreign (topic, reason, bytes) VALUES ($1, $2, $3)",
+                &[&topic, &reason, &bytes],
+            )
+            .await
+            .map(drop),
+    }
 }
 
 enum Link {
@@ -248,41 +252,4 @@ async fn drive(
             () = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
-}
-
-/// Records `command` for `tenant`/`site` and publishes it (QoS 1), waiting for the broker's
-/// PUBACK. Used by `sitebox-ingest command` and by operators' tooling.
-pub async fn issue_command(
-    settings: &IngestSettings,
-    tenant: &str,
-    site: &str,
-    command: &Command,
-) -> anyhow::Result<()> {
-    let pg = db::connect(&settings.database_url).await?;
-    db::insert_command(&pg, tenant, site, command).await?;
-    let client_id = format!("{}-cmd-{}", settings.client_prefix, fastrand::u32(..));
-    let mut options = options(settings, &client_id);
-    options.set_manual_acks(false);
-    let (mqtt, mut eventloop) = AsyncClient::new(options, 8);
-    let topic = Topic::new(tenant, site, TopicKind::Commands).to_string();
-    mqtt.publish(topic, QoS::AtLeastOnce, false, command.encode())
-        .await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match tokio::time::timeout_at(deadline, eventloop.poll()).await {
-            Ok(Ok(Event::Incoming(Incoming::PubAck(_)))) => break,
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => anyhow::bail!("broker: {err}"),
-            Err(_) => anyhow::bail!("no PUBACK from the broker within 10s"),
-        }
-    }
-    let _ = mqtt.disconnect().await;
-    Ok(())
-}
-
-fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }

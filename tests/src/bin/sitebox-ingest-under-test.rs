@@ -1,8 +1,0 @@
-//! The `sitebox-ingest` entry point, built inside the test crate so that end-to-end tests run
-//! the current code (`CARGO_BIN_EXE_sitebox-ingest-under-test`). It is the real binary's `main`.
-
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    sitebox_sync::ingest::cli::main()
-}
