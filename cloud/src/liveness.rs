@@ -15,14 +15,16 @@ pub const fn presence_name(presence: Presence) -> &'static str {
     }
 }
 
-/// Records a site's retained status (its presence at the broker).
+/// Records a site's retained status (its presence at the broker). Returns the site's cursor
+/// when it came online: the ingest sends it to the site as an ack on its own, so that the site
+/// does not send again what the cloud committed while acks could not reach it.
 pub async fn record_presence(
     client: &mut Client,
     hub: &Hub,
     tenant: &str,
     site: &str,
     status: &Status,
-) -> Result<(), IngestError> {
+) -> Result<Option<u64>, IngestError> {
     let tx = client.transaction().await?;
     db::set_tenant(&tx, tenant).await?;
     let updated = tx
@@ -45,9 +47,19 @@ pub async fn record_presence(
             "status of {tenant}/{site}, which is not in the registry"
         )));
     }
+    let through = match status.state {
+        Presence::Online => tx
+            .query_opt(
+                "SELECT through FROM site_cursors WHERE tenant_id = $1 AND site_id = $2",
+                &[&tenant, &site],
+            )
+            .await?
+            .map(|row| db::unseq(row.get(0))),
+        Presence::Offline => None,
+    };
     let change = hub.change(tenant, Some(site), vec![Topic::Liveness]);
     notify::notify_in(&tx, &change).await?;
     tx.commit().await?;
     hub.publish(change);
-    Ok(())
+    Ok(through)
 }

@@ -24,6 +24,16 @@ use crate::wire::{Ack, Batch, Lane, VERSION, WireEvent};
 /// One batch in this many is taken from the lane furthest behind rather than by priority.
 pub const FAIR_EVERY: u64 = 4;
 
+/// While acks keep coming, the oldest batch in flight is only given up on after this many ack
+/// timeouts: a cloud working through a site's window acks one batch after another, and sending
+/// the whole window again because its last batch waited its turn would only double its work.
+pub const STALE_FACTOR: u32 = 4;
+
+/// After connecting, how long the relay waits for the cloud's ack on its own (sent when the
+/// cloud sees the site come online) before it sends anything. The ack tells it what the cloud
+/// committed while acks could not get through, so a reconnect does not send that again.
+pub const HELLO_WAIT: Duration = Duration::from_secs(1);
+
 /// How the relay batches and paces.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -34,7 +44,8 @@ pub struct RelaySettings {
     pub max_batch_bytes: usize,
     /// Batches sent and not yet acked, at most.
     pub window: usize,
-    /// When the oldest batch in flight has had no ack for this long, send again from the cursor.
+    /// When no ack has come for this long while batches are in flight (or the oldest batch in
+    /// flight has waited [`STALE_FACTOR`] times this), send again from the cursor.
     pub ack_timeout: Duration,
 }
 
@@ -104,6 +115,10 @@ pub struct Relay {
     batches: u64,
     highest_sent: u64,
     skew_ms: Option<i64>,
+    /// Connected, waiting for the cloud's first ack until then (see [`HELLO_WAIT`]).
+    hello_until: Option<Instant>,
+    /// When the last ack came.
+    last_ack: Option<Instant>,
 }
 
 impl Relay {
@@ -131,6 +146,8 @@ impl Relay {
             batches: 0,
             highest_sent: cursor,
             skew_ms: None,
+            hello_until: None,
+            last_ack: None,
         }
     }
 
@@ -154,9 +171,11 @@ impl Relay {
         self.drained.iter().all(|d| *d) && self.in_flight.is_empty()
     }
 
-    /// The connection (and its session) is up: send again from the cursor.
-    pub fn connected(&mut self) {
+    /// The connection (and its session) is up at `now`: send again from the cursor, after the
+    /// cloud's first ack or [`HELLO_WAIT`], whichever comes first.
+    pub fn connected(&mut self, now: Instant) {
         self.connected = true;
+        self.hello_until = Some(now + HELLO_WAIT);
         self.rewind();
     }
 
@@ -192,7 +211,10 @@ impl Relay {
 
     /// The next read to make, when connected and the window has room.
     pub fn next_read(&self) -> Option<ReadRequest> {
-        if !self.connected || self.in_flight.len() >= self.settings.window {
+        if !self.connected
+            || self.hello_until.is_some()
+            || self.in_flight.len() >= self.settings.window
+        {
             return None;
         }
         let mut open = Lane::ALL
@@ -271,7 +293,9 @@ impl Relay {
     /// The cloud acked. `through` is clamped to what this relay has sent (an ack must never
     /// cover rows it has not seen: a cloud that remembers a wiped box would otherwise make it
     /// mark unsent rows).
-    pub fn on_ack(&mut self, ack: &Ack, wall_ms: i64) -> AckOutcome {
+    pub fn on_ack(&mut self, ack: &Ack, now: Instant, wall_ms: i64) -> AckOutcome {
+        self.hello_until = None;
+        self.last_ack = Some(now);
         if let Some(batch) = ack.batch {
             self.in_flight.retain(|f| f.batch != batch);
         }
@@ -291,13 +315,21 @@ impl Relay {
         }
     }
 
-    /// Call now and then: when the oldest batch in flight has waited past the ack timeout,
-    /// rewinds to the cursor and returns true.
+    /// Call now and then: when batches are in flight and no ack has come for the ack timeout
+    /// (counted from the oldest batch's send when that is later), or the oldest batch has
+    /// waited [`STALE_FACTOR`] ack timeouts, rewinds to the cursor and returns true.
     pub fn on_tick(&mut self, now: Instant) -> bool {
-        let overdue = self
-            .in_flight
-            .front()
-            .is_some_and(|f| now.duration_since(f.sent_at) >= self.settings.ack_timeout);
+        if self.hello_until.is_some_and(|until| now >= until) {
+            self.hello_until = None;
+        }
+        let timeout = self.settings.ack_timeout;
+        let overdue = self.in_flight.front().is_some_and(|oldest| {
+            let quiet_since = self
+                .last_ack
+                .map_or(oldest.sent_at, |at| at.max(oldest.sent_at));
+            now.duration_since(quiet_since) >= timeout
+                || now.duration_since(oldest.sent_at) >= timeout * STALE_FACTOR
+        });
         if overdue {
             self.rewind();
         }
@@ -350,10 +382,29 @@ mod tests {
     }
 
     #[test]
+    fn after_connecting_it_waits_for_the_clouds_ack_or_the_hello_wait() {
+        let mut relay = relay(8);
+        let start = Instant::now();
+        relay.connected(start);
+        assert_eq!(relay.next_read(), None, "waiting for the cloud's ack");
+        relay.on_tick(start + HELLO_WAIT / 2);
+        assert_eq!(relay.next_read(), None);
+        relay.on_tick(start + HELLO_WAIT);
+        assert!(relay.next_read().is_some(), "no ack came: send anyway");
+        // An ack ends the wait at once, and what it covers is not sent again.
+        let mut relay = Relay::new(RelaySettings::default(), "t", "s", "b", 10);
+        relay.connected(start);
+        assert_eq!(relay.next_read(), None);
+        relay.on_ack(&ack(10, None), Instant::now(), 0);
+        assert_eq!(relay.next_read().expect("read").after, 10);
+    }
+
+    #[test]
     fn sends_nothing_until_connected_and_lanes_in_priority_order() {
         let mut relay = relay(8);
         assert_eq!(relay.next_read(), None);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         let now = Instant::now();
         let first = relay.next_read().expect("read");
         assert_eq!(
@@ -376,11 +427,12 @@ mod tests {
     #[test]
     fn the_cursor_moves_only_by_through_and_never_past_what_was_sent() {
         let mut relay = relay(8);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         let now = Instant::now();
         let r = relay.next_read().expect("read");
         let b = relay.on_read(r, read(&[1, 2, 3]), now, 0).expect("batch");
-        let outcome = relay.on_ack(&ack(10, Some(b.batch)), 1_500);
+        let outcome = relay.on_ack(&ack(10, Some(b.batch)), Instant::now(), 1_500);
         assert_eq!(
             outcome.advanced_to,
             Some(3),
@@ -388,33 +440,44 @@ mod tests {
         );
         assert_eq!(outcome.skew_ms, 500);
         assert_eq!(relay.in_flight(), 0);
-        assert_eq!(relay.on_ack(&ack(2, None), 0).advanced_to, None);
+        assert_eq!(
+            relay.on_ack(&ack(2, None), Instant::now(), 0).advanced_to,
+            None
+        );
         assert_eq!(relay.cursor(), 3);
     }
 
     #[test]
     fn window_full_waits_and_an_ack_for_the_batch_frees_it() {
         let mut relay = relay(1);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         let now = Instant::now();
         let r = relay.next_read().expect("read");
         let b = relay.on_read(r, read(&[7]), now, 0).expect("batch");
         assert_eq!(relay.next_read(), None, "window of one is full");
         // The cursor cannot pass 6 (seqs 1..6 are in other lanes), yet the window frees.
-        assert_eq!(relay.on_ack(&ack(0, Some(b.batch)), 0).advanced_to, None);
+        assert_eq!(
+            relay
+                .on_ack(&ack(0, Some(b.batch)), Instant::now(), 0)
+                .advanced_to,
+            None
+        );
         assert!(relay.next_read().is_some());
     }
 
     #[test]
     fn reconnect_and_ack_timeout_send_again_from_the_cursor() {
         let mut relay = relay(8);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         let start = Instant::now();
         let r = relay.next_read().expect("read");
         relay.on_read(r, read(&[1, 2]), start, 0).expect("batch");
         relay.disconnected();
         assert_eq!(relay.next_read(), None);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         assert_eq!(relay.next_read().expect("read").after, 0);
         let r = relay.next_read().expect("read");
         relay.on_read(r, read(&[1, 2]), start, 0).expect("batch");
@@ -425,9 +488,52 @@ mod tests {
     }
 
     #[test]
+    fn acks_that_keep_coming_hold_off_the_rewind_of_a_batch_waiting_its_turn() {
+        let mut relay = relay(2);
+        relay.connected(Instant::now() - HELLO_WAIT);
+        let start = Instant::now();
+        relay.on_tick(start);
+        let r = relay.next_read().expect("read");
+        let first = relay.on_read(r, read(&[1]), start, 0).expect("batch");
+        let r = relay.next_read().expect("read");
+        relay.on_read(r, read(&[2]), start, 0).expect("batch");
+        // The first is acked at 20 s; the second (now the oldest) waits its turn.
+        relay.on_ack(
+            &ack(1, Some(first.batch)),
+            start + Duration::from_secs(20),
+            0,
+        );
+        assert!(
+            !relay.on_tick(start + Duration::from_secs(45)),
+            "acked 25 s ago"
+        );
+        assert!(
+            relay.on_tick(start + Duration::from_secs(50)),
+            "30 s without an ack"
+        );
+        // However long acks keep coming, a batch is given up on after 4 ack timeouts.
+        let mut relay = relay_with(1);
+        let r = relay.next_read().expect("read");
+        relay.on_read(r, read(&[1]), start, 0).expect("batch");
+        for s in (10..120).step_by(10) {
+            relay.on_ack(&ack(0, Some(0)), start + Duration::from_secs(s), 0);
+            assert!(!relay.on_tick(start + Duration::from_secs(s)), "{s}");
+        }
+        assert!(relay.on_tick(start + Duration::from_secs(120)));
+    }
+
+    fn relay_with(window: usize) -> Relay {
+        let mut relay = relay(window);
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
+        relay
+    }
+
+    #[test]
     fn every_fourth_batch_serves_the_lane_furthest_behind() {
         let mut relay = relay(8);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         let now = Instant::now();
         for lane in [Lane::Payments, Lane::Results] {
             let r = relay.next_read().expect("read");
@@ -450,7 +556,8 @@ mod tests {
     #[test]
     fn resend_from_lowers_the_cursor_and_rewinds() {
         let mut relay = Relay::new(RelaySettings::default(), "t", "s", "b", 50);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         relay.resend_from(20);
         assert_eq!(relay.cursor(), 19);
         assert_eq!(relay.next_read().expect("read").after, 19);
@@ -461,7 +568,8 @@ mod tests {
     #[test]
     fn resend_from_above_the_cursor_rewinds_only_lanes_past_it() {
         let mut relay = relay(8);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         let now = Instant::now();
         // Payments sent 10..12, results and events empty, telemetry 1..3; the cursor is 0.
         let r = relay.next_read().expect("read");
@@ -498,7 +606,8 @@ mod tests {
             ..RelaySettings::default()
         };
         let mut relay = Relay::new(settings, "t", "s", "b", 0);
-        relay.connected();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
         for lane in 0..3 {
             let r = relay.next_read().expect("read");
             assert_eq!(r.lane.index(), lane);

@@ -172,7 +172,21 @@ async fn handle(
                 return Ok(()); // a cleared retained message
             }
             let status = Status::decode(&publish.payload).map_err(bad)?;
-            liveness::record_presence(pg, hub, &topic.tenant, &topic.site, &status).await?;
+            let online =
+                liveness::record_presence(pg, hub, &topic.tenant, &topic.site, &status).await?;
+            if let Some(through) = online {
+                // The site waits briefly for this after connecting (PROTOCOL.md §5).
+                let ack = Ack {
+                    v: VERSION,
+                    through,
+                    batch: None,
+                    server_time: db::now_ms(),
+                };
+                let acks = Topic::new(&topic.tenant, &topic.site, TopicKind::Acks).to_string();
+                let _ = mqtt
+                    .publish(acks, QoS::AtLeastOnce, false, ack.encode())
+                    .await;
+            }
         }
         TopicKind::Acks | TopicKind::Commands => {
             return Err(IngestError::Rejected("a cloud → edge topic".into()));

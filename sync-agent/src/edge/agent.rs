@@ -342,7 +342,7 @@ impl<S: EdgeStore> Agent<S> {
         match event {
             LinkEvent::Connected => {
                 tracing::info!(cursor = relay.cursor(), "sync: connected to the broker");
-                relay.connected();
+                relay.connected(Instant::now());
                 super::LINK_UP.store(true, std::sync::atomic::Ordering::Relaxed);
                 for topic in [&self.topics.acks, &self.topics.commands] {
                     let _ = self
@@ -384,7 +384,7 @@ impl<S: EdgeStore> Agent<S> {
     async fn on_ack(&self, relay: &mut Relay, publish: &Publish) {
         match Ack::decode(&publish.payload) {
             Ok(ack) => {
-                let outcome = relay.on_ack(&ack, wall_ms());
+                let outcome = relay.on_ack(&ack, Instant::now(), wall_ms());
                 if let Some(through) = outcome.advanced_to {
                     failpoint::hit("after_cloud_ack");
                     if let Err(err) = self
