@@ -65,6 +65,35 @@ impl MsChapV2Response {
         })
     }
 
+    /// What a PPP peer that knows the password sends (RFC 2759 §8.1 GenerateNTResponse), for
+    /// tools and simulators that play the client side of an MS-CHAPv2 login.
+    pub fn from_password(
+        ident: u8,
+        auth_challenge: [u8; 16],
+        peer_challenge: [u8; 16],
+        user_name: &str,
+        password: &str,
+    ) -> Self {
+        let challenge = challenge_hash(&peer_challenge, &auth_challenge, user_name);
+        Self {
+            ident,
+            auth_challenge,
+            peer_challenge,
+            nt_response: challenge_response(&challenge, &nt_password_hash(password)),
+        }
+    }
+
+    /// The MS-CHAP2-Response value (50 bytes: ident, flags 0, peer challenge, 8 reserved zero
+    /// bytes, NT-Response); [`MsChapV2Response::parse`] reads it back.
+    pub fn to_value(&self) -> Vec<u8> {
+        let mut value = Vec::with_capacity(50);
+        value.extend_from_slice(&[self.ident, 0]);
+        value.extend_from_slice(&self.peer_challenge);
+        value.extend_from_slice(&[0; 8]);
+        value.extend_from_slice(&self.nt_response);
+        value
+    }
+
     /// Checks the NT-Response against the user's NT hash; on success returns the authenticator
     /// response and MPPE keys. `user_name` is the RADIUS User-Name; a `DOMAIN\` prefix is
     /// removed as Windows peers hash the bare name.
@@ -283,6 +312,22 @@ mod tests {
         assert_eq!(
             hex(&challenge_response(&challenge, &hash)),
             NT_RESPONSE.to_ascii_lowercase()
+        );
+    }
+
+    #[test]
+    fn a_peer_with_the_password_sends_the_rfc2759_response() {
+        let peer = MsChapV2Response::from_password(
+            1,
+            unhex_array(AUTH_CHALLENGE),
+            unhex_array(PEER_CHALLENGE),
+            "User",
+            "clientPass",
+        );
+        assert_eq!(peer, rfc_response());
+        assert_eq!(
+            MsChapV2Response::parse(&unhex(AUTH_CHALLENGE), &peer.to_value()),
+            Some(peer)
         );
     }
 

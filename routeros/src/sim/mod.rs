@@ -5,19 +5,31 @@
 //! ids, the routers' uniqueness rules and trap messages, print with `.proplist` and queries,
 //! both login modes (by simulated version), tags, `/cancel`, `listen`, `!empty` from 7.18 and
 //! `!fatal` on `/quit`. Faults are switched at run time through a [`SimHandle`].
+//!
+//! It also decides hotspot and PPPoE logins as RouterOS does (local records first, RADIUS only
+//! when none matches), runs the sessions on its own [`SimClock`] (timeouts, limits, interim
+//! accounting), acts as a RADIUS client towards the box, and serves `/radius incoming`.
 
+mod behaviour;
+mod clock;
 mod faults;
+mod live;
+mod login;
 mod menus;
 mod query;
+mod radius;
 mod session;
 mod state;
+mod ticker;
+mod time;
 mod tls;
 mod version;
 mod writer;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use socket2::SockRef;
@@ -25,6 +37,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
+pub use behaviour::{Behaviour, HotspotAuth};
+pub use clock::SimClock;
+pub use live::{AcctStatus, ActiveSession, SessionKind, TerminateCause};
+pub use login::{DecidedBy, HotspotLogin, Login, LoginAttempt, LoginRefused, PppAuth, PppLogin};
+pub use radius::{AccountingSent, RadiusMonitor};
 pub use tls::{SimTls, SimTlsError};
 /// The shutdown signal [`Simulator::serve`] takes, re-exported for callers without tokio-util.
 pub use tokio_util::sync::CancellationToken;
@@ -44,6 +61,14 @@ pub struct SimConfig {
     pub identity: String,
     /// Concurrent sessions served; more are closed on accept.
     pub max_connections: usize,
+    /// The router's clock (sessions, limits, interims, netwatch, scheduler).
+    pub clock: SimClock,
+    /// The router's address towards the box: RADIUS requests come from it (unless a
+    /// `/radius src-address` says otherwise), NAS-IP-Address carries it, and `/radius incoming`
+    /// listens on it.
+    pub address: Ipv4Addr,
+    /// Choices where RouterOS's documentation is silent.
+    pub behaviour: Behaviour,
 }
 
 impl Default for SimConfig {
@@ -53,6 +78,9 @@ impl Default for SimConfig {
             users: vec![("admin".to_owned(), "admin".to_owned())],
             identity: "MikroTik".to_owned(),
             max_connections: 64,
+            clock: SimClock::system(),
+            address: Ipv4Addr::LOCALHOST,
+            behaviour: Behaviour::default(),
         }
     }
 }
@@ -66,6 +94,16 @@ pub(crate) struct Inner {
     accepted: AtomicU64,
     pub(crate) logins: AtomicU64,
     pub(crate) writes: Mutex<Vec<SimWrite>>,
+    me: Weak<Inner>,
+    pub(crate) clock: SimClock,
+    pub(crate) address: Ipv4Addr,
+    pub(crate) behaviour: Behaviour,
+    pub(crate) radius: radius::Counters,
+    pub(crate) identifiers: radius::Identifiers,
+    pub(crate) accounting: Mutex<Vec<AccountingSent>>,
+    pub(crate) login_journal: Mutex<Vec<LoginAttempt>>,
+    unreachable: Mutex<HashSet<IpAddr>>,
+    pub(crate) ticking: AtomicBool,
 }
 
 /// A change a client made: an `add`, `set`, `remove`, `enable` or `disable` the router
@@ -91,6 +129,90 @@ impl Inner {
             .find(|(user, _)| user.as_bytes() == name)
             .map(|(_, password)| password.clone())
     }
+
+    /// Now on the router's clock, ms since the Unix epoch.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Runs `f` on the state under its lock, then sends what it left to do (accounting,
+    /// probes) once the lock is released.
+    pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut RouterState) -> R) -> R {
+        let (result, effects) = {
+            let mut state = self.state.lock().expect("router state");
+            let result = f(&mut state);
+            (result, std::mem::take(&mut state.live.effects))
+        };
+        if effects.is_empty() {
+            return result;
+        }
+        let (Some(me), Ok(runtime)) = (self.me.upgrade(), tokio::runtime::Handle::try_current())
+        else {
+            tracing::warn!(
+                count = effects.len(),
+                "simulated router outside a runtime: effects dropped"
+            );
+            return result;
+        };
+        for effect in effects {
+            let live::Effect::Accounting(job) = effect;
+            runtime.spawn(radius::account(me.clone(), job));
+        }
+        result
+    }
+
+    /// NAS-Identifier and NAS-IP-Address.
+    pub(crate) fn nas_identity(&self, state: &RouterState) -> live::NasIdentity {
+        live::NasIdentity {
+            identifier: state
+                .single("/system/identity")
+                .map(|p| live::prop(p, "name").to_owned())
+                .unwrap_or_default(),
+            address: self.address,
+        }
+    }
+
+    /// Whether the test has cut the router off from `ip`.
+    pub(crate) fn unreachable(&self, ip: IpAddr) -> bool {
+        self.unreachable.lock().expect("unreachable").contains(&ip)
+    }
+
+    pub(crate) fn journal(
+        &self,
+        kind: SessionKind,
+        user: &str,
+        mac: &str,
+        at_ms: i64,
+        result: &Result<Login, LoginRefused>,
+    ) {
+        let (decided_by, refused) = match result {
+            Ok(login) => (login.decided_by, None),
+            Err(refused) => (refused.decided_by, Some(refused.message.clone())),
+        };
+        self.login_journal
+            .lock()
+            .expect("login journal")
+            .push(LoginAttempt {
+                kind,
+                user: user.to_owned(),
+                mac: live::mac_upper(mac),
+                at_ms,
+                decided_by,
+                refused,
+            });
+    }
+
+    /// One round of the router's own work: sessions due to end or to send an interim.
+    pub(crate) fn tick(&self) {
+        let now = self.now_ms();
+        self.locked(|state| {
+            if state.live.powered_off {
+                return;
+            }
+            let nas = self.nas_identity(state);
+            live::enforce(state, now, &nas);
+        });
+    }
 }
 
 /// An API user as the stand-alone simulators take it on their command line: `NAME:PASSWORD`.
@@ -108,9 +230,11 @@ pub struct Simulator {
 impl Simulator {
     /// A router out of the box, as `config` describes.
     pub fn new(config: SimConfig) -> Self {
-        let state = RouterState::new(config.version, &config.identity);
+        let mut state = RouterState::new(config.version, &config.identity);
+        state.live.boots = 1;
+        state.live.booted_ms = config.clock.now_ms();
         Self {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
                 users: config.users,
                 version: Mutex::new(config.version),
                 state: Mutex::new(state),
@@ -119,6 +243,16 @@ impl Simulator {
                 accepted: AtomicU64::new(0),
                 logins: AtomicU64::new(0),
                 writes: Mutex::new(Vec::new()),
+                me: me.clone(),
+                clock: config.clock,
+                address: config.address,
+                behaviour: config.behaviour,
+                radius: radius::Counters::default(),
+                identifiers: radius::Identifiers::default(),
+                accounting: Mutex::new(Vec::new()),
+                login_journal: Mutex::new(Vec::new()),
+                unreachable: Mutex::new(HashSet::new()),
+                ticking: AtomicBool::new(false),
             }),
         }
     }
@@ -170,6 +304,7 @@ impl Simulator {
         tls: Option<SimTls>,
         shutdown: CancellationToken,
     ) {
+        ticker::start(&self.inner);
         let sessions = TaskTracker::new();
         let limit = Arc::new(Semaphore::new(self.inner.max_connections));
         loop {
@@ -303,7 +438,9 @@ impl SimHandle {
         let Some(spec) = menus::find(menu) else {
             return Vec::new();
         };
-        let state = self.inner.state.lock().expect("router state");
+        let now = self.inner.now_ms();
+        let mut state = self.inner.state.lock().expect("router state");
+        live::refresh(&mut state, now);
         state
             .print(spec, &[], None)
             .into_iter()
@@ -336,6 +473,161 @@ impl SimHandle {
         self.inner.writes.lock().expect("writes").clone()
     }
 
+    /// The router's clock.
+    pub fn clock(&self) -> SimClock {
+        self.inner.clock.clone()
+    }
+
+    /// Moves a manual clock forward and lets the router act on it at once (sessions that
+    /// time out end, interims due go out).
+    /// False, and nothing moves, for a system or scaled clock.
+    pub fn advance(&self, by: Duration) -> bool {
+        ticker::start(&self.inner);
+        let moved = self.inner.clock.advance(by);
+        if moved {
+            self.inner.tick();
+        }
+        moved
+    }
+
+    /// A hotspot client at `ip`/`mac` sends its first packets: the server makes its
+    /// `/ip/hotspot/host` entry (what `/ip/hotspot/active/login` needs). `server` `None` for
+    /// the first enabled server. Returns the host's id.
+    pub fn hotspot_host(&self, server: Option<&str>, mac: &str, ip: Ipv4Addr) -> String {
+        self.inner.locked(|state| {
+            let server = server.map(str::to_owned).or_else(|| {
+                state
+                    .rows("/ip/hotspot")
+                    .find(|(_, p)| live::prop(p, "disabled") != "true")
+                    .map(|(_, p)| live::prop(p, "name").to_owned())
+            });
+            let mac = live::mac_upper(mac);
+            let ip = ip.to_string();
+            state.insert_raw(
+                "/ip/hotspot/host",
+                &[
+                    ("mac-address", mac.as_bytes()),
+                    ("address", ip.as_bytes()),
+                    ("to-address", ip.as_bytes()),
+                    ("server", server.unwrap_or_default().as_bytes()),
+                ],
+            )
+        })
+    }
+
+    /// A customer logs in on the hotspot login page (CHAP by default; see
+    /// [`HotspotLogin::auth`]). Decided as RouterOS does: a local user for the server decides
+    /// alone; with none, RADIUS decides when the server's profile has `use-radius=yes`.
+    pub async fn login_hotspot(&self, login: HotspotLogin) -> Result<Login, LoginRefused> {
+        ticker::start(&self.inner);
+        login::hotspot(&self.inner, login, login::Via::Page).await
+    }
+
+    /// A PPPoE client dials in (MS-CHAPv2 by default). A local `/ppp/secret` decides alone;
+    /// with none, RADIUS decides when `/ppp aaa use-radius=yes`.
+    pub async fn login_ppp(&self, login: PppLogin) -> Result<Login, LoginRefused> {
+        ticker::start(&self.inner);
+        login::ppp(&self.inner, login).await
+    }
+
+    /// Ends the session with this `.id` (`*hex` of its active menu, hotspot first) or
+    /// Acct-Session-Id, with `cause` (User-Request for a logout, Lost-Carrier for a client
+    /// gone). False when there is no such session.
+    pub fn logout(&self, session: &str, cause: TerminateCause) -> bool {
+        let now = self.inner.now_ms();
+        self.inner.locked(|state| {
+            let Some(key) = session_key(state, session) else {
+                return false;
+            };
+            let nas = self.inner.nas_identity(state);
+            live::close(state, key, live::Ending::Orderly(cause), now, &nas)
+        })
+    }
+
+    /// Counts traffic on a session (`.id` or Acct-Session-Id): bytes from the client (upload,
+    /// Acct-Input) and to it (download, Acct-Output). It also resets the idle time. The session
+    /// ends with NAS-Request when a byte limit is reached. False when there is no such session.
+    pub fn add_traffic(&self, session: &str, from_client: u64, to_client: u64) -> bool {
+        let now = self.inner.now_ms();
+        self.inner.locked(|state| {
+            let Some(key) = session_key(state, session) else {
+                return false;
+            };
+            let nas = self.inner.nas_identity(state);
+            live::add_traffic(state, key, from_client, to_client, now, &nas)
+        })
+    }
+
+    /// The active sessions with their run-time data.
+    pub fn sessions(&self) -> Vec<ActiveSession> {
+        let now = self.inner.now_ms();
+        let state = self.inner.state.lock().expect("router state");
+        state.live.sessions.values().map(|s| s.info(now)).collect()
+    }
+
+    /// Every hotspot and PPP login attempt so far, with who decided it.
+    pub fn login_journal(&self) -> Vec<LoginAttempt> {
+        self.inner
+            .login_journal
+            .lock()
+            .expect("login journal")
+            .clone()
+    }
+
+    /// Every Accounting-Request the router has sent (or is sending), in order.
+    pub fn accounting_sent(&self) -> Vec<AccountingSent> {
+        self.inner
+            .accounting
+            .lock()
+            .expect("accounting journal")
+            .clone()
+    }
+
+    /// `/radius monitor`: the RADIUS client's counters.
+    pub fn radius_monitor(&self) -> RadiusMonitor {
+        self.inner.radius.snapshot()
+    }
+
+    /// Cuts the router off from `ip` (`true`) or reconnects it: RADIUS requests to it are not
+    /// sent (they time out as with a dead box) and netwatch probes of it fail.
+    pub fn set_unreachable(&self, ip: IpAddr, unreachable: bool) {
+        let mut set = self.inner.unreachable.lock().expect("unreachable");
+        if unreachable {
+            set.insert(ip);
+        } else {
+            set.remove(&ip);
+        }
+    }
+
+    /// Power cut: every session is gone without a Stop and without its time or bytes written
+    /// to the local users' counters (what a hard reboot does); the API refuses connections;
+    /// `/radius incoming` stops.
+    pub fn power_off(&self) {
+        let now = self.inner.now_ms();
+        self.inner.locked(|state| {
+            let nas = self.inner.nas_identity(state);
+            let keys: Vec<_> = state.live.sessions.keys().copied().collect();
+            for key in keys {
+                live::close(state, key, live::Ending::PowerLoss, now, &nas);
+            }
+            state.live.authorizing.clear();
+            state.live.powered_off = true;
+        });
+        self.set_refuse(true);
+    }
+
+    /// Power back: the router boots (a new boot digit in Acct-Session-Ids, uptime from zero)
+    /// and accepts API connections.
+    pub fn power_on(&self) {
+        let now = self.inner.now_ms();
+        self.inner.locked(|state| {
+            state.live.powered_off = false;
+            state.live.boots += 1;
+            state.live.booted_ms = now;
+        });
+        self.set_refuse(false);
+    }
+
     /// How many `verb`s were carried out on `menu`.
     pub fn write_count(&self, menu: &str, verb: &str) -> usize {
         self.inner
@@ -346,6 +638,23 @@ impl SimHandle {
             .filter(|w| w.menu == menu && w.verb == verb)
             .count()
     }
+}
+
+/// The session named by a `.id` (hotspot first) or an Acct-Session-Id.
+fn session_key(state: &RouterState, name: &str) -> Option<(SessionKind, u32)> {
+    if let Some(id) = live::parse_id(name) {
+        for kind in [SessionKind::Hotspot, SessionKind::Ppp] {
+            if state.live.sessions.contains_key(&(kind, id)) {
+                return Some((kind, id));
+            }
+        }
+    }
+    state
+        .live
+        .sessions
+        .iter()
+        .find(|(_, s)| s.acct_session_id().eq_ignore_ascii_case(name))
+        .map(|(key, _)| *key)
 }
 
 impl std::fmt::Debug for SimHandle {

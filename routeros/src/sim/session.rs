@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::client::login::challenge_response;
 use crate::codec::{Decoder, Limits, Sentence, Word, encode_length, split_attribute};
 
+use super::live;
+use super::login::{self, HotspotLogin};
 use super::menus::{self, MenuSpec};
 use super::query::QueryWord;
 use super::state::{Props, SimTrap};
@@ -290,8 +292,18 @@ impl Session {
                 .await;
             return;
         };
-        let outcome = {
-            let mut state = self.inner.state.lock().expect("router state");
+        if spec.path == "/ip/hotspot/active" && verb == "login" {
+            let outcome = self.hotspot_login(request).await;
+            match outcome {
+                Ok(()) => self.done(&[], tag).await,
+                Err(refusal) => self.refuse(refusal, tag).await,
+            }
+            return;
+        }
+        let now = self.inner.now_ms();
+        let inner = self.inner.clone();
+        let outcome = inner.locked(|state| {
+            live::refresh(state, now);
             match verb {
                 "print" | "getall" => {
                     let proplist = request.attr(".proplist").map(|p| {
@@ -313,9 +325,11 @@ impl Session {
                 "set" => state
                     .set(spec, request.ids(), &request.properties())
                     .map(|()| Outcome::Done(None)),
-                "remove" => state
-                    .remove(spec, request.ids())
+                "remove" => live::remove(&inner, state, spec, request.ids(), now)
                     .map(|()| Outcome::Done(None)),
+                "reset-counters" if spec.path == "/ip/hotspot/user" => {
+                    live::reset_counters(state, spec, request.ids()).map(|()| Outcome::Done(None))
+                }
                 "enable" | "disable" => {
                     let value = if verb == "disable" { "yes" } else { "no" };
                     state
@@ -329,9 +343,12 @@ impl Session {
                 "listen" => Ok(Outcome::Listen(state.subscribe())),
                 _ => Err(SimTrap::with_category("no such command", 0)),
             }
-        };
+        });
         if let Ok(Outcome::Done(ret)) = &outcome
-            && matches!(verb, "add" | "set" | "remove" | "enable" | "disable")
+            && matches!(
+                verb,
+                "add" | "set" | "remove" | "enable" | "disable" | "reset-counters"
+            )
         {
             let lossy = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
             let target = if verb == "add" {
@@ -364,6 +381,27 @@ impl Session {
                 self.start(job, request.tag.clone()).await;
             }
         }
+    }
+
+    /// `/ip/hotspot/active/login =user= =password= =ip= [=mac-address=]`: logs the existing
+    /// host at `ip` in, decided as a login page's would be.
+    async fn hotspot_login(&self, request: &Request) -> Result<(), SimTrap> {
+        let text = |key| {
+            request
+                .attr(key)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        let user = text("user").ok_or_else(|| SimTrap::new("missing value for argument user"))?;
+        let ip: std::net::Ipv4Addr = text("ip")
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| SimTrap::new("invalid value for argument ip"))?;
+        let mac = text("mac-address").unwrap_or_default();
+        let mut login = HotspotLogin::new(&user, &text("password").unwrap_or_default(), &mac, ip);
+        login.auth = self.inner.behaviour.api_login_auth;
+        login::hotspot(&self.inner, login, login::Via::Api)
+            .await
+            .map(|_| ())
+            .map_err(|refused| SimTrap::new(refused.message))
     }
 
     /// Runs a streaming job: as a task when tagged (so `/cancel` and other commands can proceed),

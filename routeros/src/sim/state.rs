@@ -5,9 +5,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use tokio::sync::broadcast;
 
-use super::RouterOsVersion;
+use super::live::Live;
 use super::menus::{self, MenuSpec, Shape, Unique};
 use super::query::{self, QueryWord};
+use super::{RouterOsVersion, time};
+
+/// The first version with `/radius require-message-auth` (the Blast-RADIUS fix).
+pub(crate) const MESSAGE_AUTH: RouterOsVersion = RouterOsVersion::new(7, 15, 0);
 
 /// A property list as sent in a `!re`: `.id` first when the item has one.
 pub(crate) type Props = Vec<(String, Vec<u8>)>;
@@ -85,11 +89,14 @@ struct Table {
     next_id: u32,
 }
 
-/// Every menu's items.
+/// Every menu's items, and what the router does with them at run time ([`Live`]: sessions,
+/// netwatch, the scheduler, the effects waiting to go out).
 #[derive(Debug)]
 pub(crate) struct RouterState {
     tables: HashMap<&'static str, Table>,
     changes: broadcast::Sender<Change>,
+    version: RouterOsVersion,
+    pub(crate) live: Live,
 }
 
 impl RouterState {
@@ -99,6 +106,8 @@ impl RouterState {
         let mut state = Self {
             tables: HashMap::new(),
             changes,
+            version,
+            live: Live::default(),
         };
         for spec in menus::MENUS {
             state.tables.insert(spec.path, Table::default());
@@ -126,11 +135,25 @@ impl RouterState {
                 ],
             );
         }
+        state.insert_raw(
+            "/ip/hotspot",
+            &[("name", b"hotspot1"), ("interface", b"bridge-hotspot")],
+        );
+        state.insert_raw(
+            "/interface/pppoe-server/server",
+            &[("service-name", b"service1"), ("interface", b"ether2")],
+        );
         state
+    }
+
+    /// The version the router plays.
+    pub(crate) fn version(&self) -> RouterOsVersion {
+        self.version
     }
 
     /// Shows the version in `/system/resource`.
     pub(crate) fn set_version(&mut self, version: RouterOsVersion) {
+        self.version = version;
         let text = format!("{version} (stable)");
         self.force("/system/resource", "version", text.as_bytes());
     }
@@ -223,7 +246,7 @@ impl RouterState {
                 return Err(SimTrap::with_category("failure: name not specified", 1));
             }
         }
-        for (key, value) in spec.defaults {
+        for (key, value) in spec.defaults.iter().chain(self.version_defaults(spec)) {
             props
                 .entry(key.to_string())
                 .or_insert_with(|| value.as_bytes().to_vec());
@@ -322,6 +345,36 @@ impl RouterState {
         Ok(found)
     }
 
+    /// Defaults that depend on the version: `/radius` `timeout` is 1100ms from RouterOS 7 (300ms
+    /// before) and `require-message-auth` exists from 7.15.
+    fn version_defaults(&self, spec: &MenuSpec) -> &'static [(&'static str, &'static str)] {
+        if spec.path != "/radius" {
+            return &[];
+        }
+        if self.version >= MESSAGE_AUTH {
+            &[
+                ("timeout", "1100ms"),
+                ("require-message-auth", "yes-for-request-resp"),
+            ]
+        } else if self.version.major >= 7 {
+            &[("timeout", "1100ms")]
+        } else {
+            &[("timeout", "300ms")]
+        }
+    }
+
+    /// Whether `key` exists in this version: `require-message-auth` from 7.15, a netwatch
+    /// `type` other than `simple` from 7.4.
+    fn exists_in_version(&self, spec: &MenuSpec, key: &str, value: &[u8]) -> bool {
+        match (spec.path, key) {
+            ("/radius", "require-message-auth") => self.version >= MESSAGE_AUTH,
+            ("/tool/netwatch", "type") => {
+                value == b"simple" || self.version >= RouterOsVersion::new(7, 4, 0)
+            }
+            _ => true,
+        }
+    }
+
     /// Checks keys and values, normalising booleans to `true`/`false`.
     fn validate(
         &self,
@@ -330,11 +383,29 @@ impl RouterState {
     ) -> Result<BTreeMap<String, Vec<u8>>, SimTrap> {
         let mut props = BTreeMap::new();
         for (key, value) in attrs {
-            if !spec.keys.contains(&key.as_str()) {
+            if !spec.keys.contains(&key.as_str()) || !self.exists_in_version(spec, key, value) {
                 return Err(SimTrap::with_category(
                     format!("unknown parameter {key}"),
                     1,
                 ));
+            }
+            if let Some((_, allowed)) = spec.enums.iter().find(|(k, _)| k == key)
+                && !allowed.iter().any(|a| a.as_bytes() == value.as_slice())
+            {
+                return Err(SimTrap::with_category(
+                    format!("input does not match any value of {key}"),
+                    1,
+                ));
+            }
+            if let Some((_, none_ok)) = spec.times.iter().find(|(k, _)| k == key) {
+                let text = std::str::from_utf8(value).unwrap_or("");
+                let none = text == "none";
+                if text.is_empty() || (none && !none_ok) || time::parse(text).is_none() {
+                    return Err(SimTrap::with_category(
+                        format!("invalid time value for argument {key}"),
+                        1,
+                    ));
+                }
             }
             let value = if spec.is_boolean(key) {
                 match value.as_slice() {
@@ -365,6 +436,121 @@ impl RouterState {
             props.insert(key.clone(), value);
         }
         Ok(props)
+    }
+
+    /// Every item of a table menu with its numeric id.
+    pub(crate) fn rows(
+        &self,
+        menu: &str,
+    ) -> impl Iterator<Item = (u32, &BTreeMap<String, Vec<u8>>)> {
+        self.tables
+            .get(menu)
+            .into_iter()
+            .flat_map(|t| t.items.iter())
+            .filter_map(|item| item.id.map(|id| (id, &item.props)))
+    }
+
+    /// The item `id` of a table menu.
+    pub(crate) fn row(&self, menu: &str, id: u32) -> Option<&BTreeMap<String, Vec<u8>>> {
+        self.tables
+            .get(menu)?
+            .items
+            .iter()
+            .find(|i| i.id == Some(id))
+            .map(|i| &i.props)
+    }
+
+    /// The one item of a singleton menu (`/ppp/aaa`, `/radius/incoming`, `/system/identity`).
+    pub(crate) fn single(&self, menu: &str) -> Option<&BTreeMap<String, Vec<u8>>> {
+        self.tables.get(menu)?.items.first().map(|i| &i.props)
+    }
+
+    /// The item `id` to change in place without telling `listen`: the counters a router
+    /// updates all the time (uptime, bytes) are not changes a listener is sent.
+    pub(crate) fn row_quiet(
+        &mut self,
+        menu: &str,
+        id: u32,
+    ) -> Option<&mut BTreeMap<String, Vec<u8>>> {
+        self.tables
+            .get_mut(menu)?
+            .items
+            .iter_mut()
+            .find(|i| i.id == Some(id))
+            .map(|i| &mut i.props)
+    }
+
+    /// The one item of a singleton menu, changed in place without telling `listen`.
+    pub(crate) fn single_quiet(&mut self, menu: &str) -> Option<&mut BTreeMap<String, Vec<u8>>> {
+        self.tables
+            .get_mut(menu)?
+            .items
+            .first_mut()
+            .map(|i| &mut i.props)
+    }
+
+    /// Changes item `id` as the router does on its own (a login marks a host authorized),
+    /// telling `listen`. False when there is no such item.
+    pub(crate) fn update(
+        &mut self,
+        menu: &str,
+        id: u32,
+        change: impl FnOnce(&mut BTreeMap<String, Vec<u8>>),
+    ) -> bool {
+        let Some(spec) = menus::find(menu) else {
+            return false;
+        };
+        let Some(item) = self
+            .tables
+            .get_mut(spec.path)
+            .and_then(|t| t.items.iter_mut().find(|i| i.id == Some(id)))
+        else {
+            return false;
+        };
+        change(&mut item.props);
+        let _ = self.changes.send(Change {
+            menu: spec.path,
+            props: item.to_props(),
+            dead: false,
+        });
+        true
+    }
+
+    /// Removes item `id` as the router does on its own (a session ends). False when absent.
+    pub(crate) fn remove_id(&mut self, menu: &str, id: u32) -> bool {
+        let Some(spec) = menus::find(menu) else {
+            return false;
+        };
+        let Some(table) = self.tables.get_mut(spec.path) else {
+            return false;
+        };
+        let Some(index) = table.items.iter().position(|i| i.id == Some(id)) else {
+            return false;
+        };
+        let item = table.items.remove(index);
+        let _ = self.changes.send(Change {
+            menu: spec.path,
+            props: vec![(
+                ".id".to_owned(),
+                item.id_text().unwrap_or_default().into_bytes(),
+            )],
+            dead: true,
+        });
+        true
+    }
+
+    /// The numeric ids named by `.id`/`numbers` (a comma list of `*hex` ids or names).
+    pub(crate) fn resolve_ids(
+        &self,
+        spec: &MenuSpec,
+        ids: Option<&[u8]>,
+    ) -> Result<Vec<u32>, SimTrap> {
+        let table = &self.tables[spec.path];
+        Ok(self
+            .resolve(spec, ids)?
+            .into_iter()
+            .filter_map(|index| table.items[index].id)
+            .collect())
     }
 
     fn check_unique(
