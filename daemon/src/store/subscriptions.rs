@@ -57,14 +57,28 @@ pub fn get(conn: &Connection, id: SubscriptionId) -> Result<Option<Subscription>
 }
 
 /// The subscriber's active subscription, else its oldest queued one.
+///
+/// Two lookups on `subscriptions_current`, each in index order: one query with
+/// `state IN ('active', 'queued') ORDER BY state = 'active' DESC, id` built two temporary
+/// b-trees (the IN list and the sort) on every call, 38 % of a RADIUS login's instructions.
 pub fn current(
     conn: &Connection,
     subscriber: SubscriberId,
 ) -> Result<Option<Subscription>, StoreError> {
+    let active = conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM subscriptions WHERE subscriber_id = ?1 AND state = 'active'
+             ORDER BY id LIMIT 1"
+        ))?
+        .query_row([subscriber.0], subscription)
+        .optional()?;
+    if active.is_some() {
+        return Ok(active);
+    }
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM subscriptions WHERE subscriber_id = ?1 AND state IN ('active', 'queued')
-             ORDER BY state = 'active' DESC, id LIMIT 1"
+            "SELECT {COLUMNS} FROM subscriptions WHERE subscriber_id = ?1 AND state = 'queued'
+             ORDER BY id LIMIT 1"
         ))?
         .query_row([subscriber.0], subscription)
         .optional()?)
