@@ -6,6 +6,7 @@
 //! SITEBOX_BENCH_RUNS=3 cargo bench -p sitebox-tests --bench radius   # and the medians
 //! SITEBOX_BENCH_QUICK=1 cargo bench -p sitebox-tests --bench radius  # 500 users, 1 s phases
 //! SITEBOX_BENCH_ONLY=sitebox cargo bench -p sitebox-tests --bench radius # one server (profiling)
+//! SITEBOX_BENCH_SITEBOXD=wrapper.sh …  # run siteboxd through a wrapper (e.g. valgrind's callgrind)
 //! ```
 //!
 //! `cargo bench` builds in the bench profile (release settings), so the `siteboxd` it runs is
@@ -38,7 +39,8 @@ fn main() {
     );
     let mut all: Vec<Vec<Figures>> = Vec::new();
     for run in 1..=runs {
-        let rows = radius_bench::run(SITEBOXD.as_ref(), &settings);
+        let siteboxd = std::env::var("SITEBOX_BENCH_SITEBOXD").unwrap_or_else(|_| SITEBOXD.into());
+        let rows = radius_bench::run(siteboxd.as_ref(), &settings);
         for row in &rows {
             println!(
                 "run {run} {}: auth {} sent {} ok {} refused {} bad {} lost; open {} sent {} ok \
