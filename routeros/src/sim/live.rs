@@ -2,7 +2,7 @@
 //! timeouts, limits, the dynamic queue of a rate limit), their accounting records, and the
 //! effects (RADIUS accounting to send, probes to run) that wait for the state lock to be let go.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -10,7 +10,9 @@ use sitebox_radius::Attribute;
 use sitebox_radius::dictionary::{attr, mikrotik, vendor};
 
 use super::menus::MenuSpec;
+use super::netwatch::{NetwatchRun, WatchState};
 use super::radius::{AcctJob, RadiusServer};
+use super::script::Value;
 use super::state::{RouterState, SimTrap};
 use super::time;
 
@@ -307,6 +309,8 @@ pub struct ActiveSession {
 pub(crate) enum Effect {
     /// Send an Accounting-Request.
     Accounting(AcctJob),
+    /// Run a netwatch probe.
+    Probe(NetwatchRun),
 }
 
 /// The router's run-time state beside its tables.
@@ -323,6 +327,12 @@ pub(crate) struct Live {
     /// Hosts with a login being decided (`already authorizing`).
     pub authorizing: HashSet<Ipv4Addr>,
     next_ppp_address: u32,
+    /// Netwatch entries' run-time state by id.
+    pub netwatch: HashMap<u32, WatchState>,
+    /// Scheduler entries' next run by id (`i64::MAX`: not again).
+    pub scheduled: HashMap<u32, i64>,
+    /// Script `:global` variables.
+    pub globals: HashMap<String, Value>,
 }
 
 impl Live {

@@ -646,7 +646,6 @@ pub(crate) static MENUS: &[MenuSpec] = &[
         booleans: &["disabled"],
         defaults: &[
             ("interval", "0s"),
-            ("start-time", "startup"),
             ("policy", DEFAULT_POLICY),
             ("owner", "admin"),
             ("run-count", "0"),

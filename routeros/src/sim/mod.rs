@@ -16,8 +16,10 @@ mod faults;
 mod live;
 mod login;
 mod menus;
+mod netwatch;
 mod query;
 mod radius;
+pub mod script;
 mod session;
 mod state;
 mod ticker;
@@ -102,6 +104,7 @@ pub(crate) struct Inner {
     pub(crate) identifiers: radius::Identifiers,
     pub(crate) accounting: Mutex<Vec<AccountingSent>>,
     pub(crate) login_journal: Mutex<Vec<LoginAttempt>>,
+    pub(crate) script_runs: Mutex<Vec<script::ScriptRun>>,
     unreachable: Mutex<HashSet<IpAddr>>,
     pub(crate) ticking: AtomicBool,
 }
@@ -155,8 +158,14 @@ impl Inner {
             return result;
         };
         for effect in effects {
-            let live::Effect::Accounting(job) = effect;
-            runtime.spawn(radius::account(me.clone(), job));
+            match effect {
+                live::Effect::Accounting(job) => {
+                    runtime.spawn(radius::account(me.clone(), job));
+                }
+                live::Effect::Probe(run) => {
+                    runtime.spawn(netwatch::probe(me.clone(), run));
+                }
+            }
         }
         result
     }
@@ -202,7 +211,8 @@ impl Inner {
             });
     }
 
-    /// One round of the router's own work: sessions due to end or to send an interim.
+    /// One round of the router's own work: sessions due to end or to send an interim,
+    /// netwatch probes and scheduler entries that are due.
     pub(crate) fn tick(&self) {
         let now = self.now_ms();
         self.locked(|state| {
@@ -211,6 +221,7 @@ impl Inner {
             }
             let nas = self.nas_identity(state);
             live::enforce(state, now, &nas);
+            netwatch::due(self, state, now);
         });
     }
 }
@@ -251,6 +262,7 @@ impl Simulator {
                 identifiers: radius::Identifiers::default(),
                 accounting: Mutex::new(Vec::new()),
                 login_journal: Mutex::new(Vec::new()),
+                script_runs: Mutex::new(Vec::new()),
                 unreachable: Mutex::new(HashSet::new()),
                 ticking: AtomicBool::new(false),
             }),
@@ -479,10 +491,13 @@ impl SimHandle {
     }
 
     /// Moves a manual clock forward and lets the router act on it at once (sessions that
-    /// time out end, interims due go out).
+    /// time out end, interims due go out, scheduler entries due run, netwatch probes due
+    /// start; a probe's result arrives in real time, see [`SimHandle::probe_netwatch`]).
     /// False, and nothing moves, for a system or scaled clock.
     pub fn advance(&self, by: Duration) -> bool {
         ticker::start(&self.inner);
+        // What changed since the last round is seen at the time it changed.
+        self.inner.tick();
         let moved = self.inner.clock.advance(by);
         if moved {
             self.inner.tick();
@@ -601,7 +616,7 @@ impl SimHandle {
 
     /// Power cut: every session is gone without a Stop and without its time or bytes written
     /// to the local users' counters (what a hard reboot does); the API refuses connections;
-    /// `/radius incoming` stops.
+    /// `/radius incoming`, netwatch and the scheduler stop.
     pub fn power_off(&self) {
         let now = self.inner.now_ms();
         self.inner.locked(|state| {
@@ -616,16 +631,67 @@ impl SimHandle {
         self.set_refuse(true);
     }
 
-    /// Power back: the router boots (a new boot digit in Acct-Session-Ids, uptime from zero)
-    /// and accepts API connections.
+    /// Power back: the router boots (a new boot digit in Acct-Session-Ids, uptime from zero,
+    /// netwatch `unknown` until its `startup-delay` has passed, the scheduler from the start)
+    /// and accepts API connections. What was configured (users, scripts, netwatch) stays.
     pub fn power_on(&self) {
         let now = self.inner.now_ms();
         self.inner.locked(|state| {
             state.live.powered_off = false;
             state.live.boots += 1;
             state.live.booted_ms = now;
+            netwatch::boot(state);
         });
         self.set_refuse(false);
+    }
+
+    /// Runs RouterOS script source on the router, with every policy (as the admin would from
+    /// a terminal). The subset the simulator knows is described in [`script`].
+    pub fn run_script(&self, source: &str) -> Result<script::Value, script::ScriptError> {
+        let now = self.inner.now_ms();
+        let policy: Vec<String> = menus::DEFAULT_POLICY
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        self.inner.locked(|state| {
+            script::run_source(
+                &self.inner,
+                state,
+                now,
+                source,
+                &policy,
+                &script::Origin::Test,
+            )
+        })
+    }
+
+    /// Every script the router ran (netwatch, scheduler, `/system script run`, tests), with
+    /// the error that stopped it, if any.
+    pub fn script_runs(&self) -> Vec<script::ScriptRun> {
+        self.inner.script_runs.lock().expect("script runs").clone()
+    }
+
+    /// Probes every enabled netwatch entry now (not waiting for its interval or its
+    /// `startup-delay`), applies the results (running `up-script`/`down-script` on a change),
+    /// and returns once all are done.
+    pub async fn probe_netwatch(&self) {
+        // A probe the router started on its own finishes first, so its result cannot land
+        // after the ones asked for here.
+        for _ in 0..1000 {
+            if !self.inner.locked(|state| netwatch::probing(state)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let now = self.inner.now_ms();
+        let runs = self.inner.locked(|state| netwatch::all_now(state, now));
+        let probes: Vec<_> = runs
+            .into_iter()
+            .map(|run| netwatch::probe(self.inner.clone(), run))
+            .collect();
+        for probe in probes {
+            probe.await;
+        }
     }
 
     /// How many `verb`s were carried out on `menu`.

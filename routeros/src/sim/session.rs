@@ -16,6 +16,7 @@ use super::live;
 use super::login::{self, HotspotLogin};
 use super::menus::{self, MenuSpec};
 use super::query::QueryWord;
+use super::script;
 use super::state::{Props, SimTrap};
 use super::{Inner, RouterOsVersion, SimWrite, writer};
 
@@ -292,6 +293,27 @@ impl Session {
                 .await;
             return;
         };
+        if spec.path == "/system/script" && verb == "run" {
+            let name = request
+                .attr("number")
+                .or_else(|| request.attr(".id"))
+                .map(|n| String::from_utf8_lossy(n).into_owned())
+                .unwrap_or_default();
+            let now = self.inner.now_ms();
+            let policy: Vec<String> = menus::DEFAULT_POLICY
+                .split(',')
+                .map(str::to_owned)
+                .collect();
+            let inner = self.inner.clone();
+            let ran = inner.locked(|state| {
+                script::run_script_named(&inner, state, now, &name, &policy, &script::Origin::Api)
+            });
+            match ran {
+                Ok(_) => self.done(&[], tag).await,
+                Err(error) => self.refuse(SimTrap::new(error.to_string()), tag).await,
+            }
+            return;
+        }
         if spec.path == "/ip/hotspot/active" && verb == "login" {
             let outcome = self.hotspot_login(request).await;
             match outcome {
