@@ -9,7 +9,8 @@
 //! - [`projections`]: payments, subscribers, subscriptions, vouchers, sessions, routers,
 //!   failed jobs, RADIUS rejects and site health, built from events in the same transaction.
 //! - [`commands`], [`publisher`]: the command ledger and the MQTT sender.
-//! - [`liveness`]: a site's presence.
+//! - [`liveness`]: a site's state from several signals (presence, backlog, skew, gaps).
+//! - [`alerts`]: named reasons with tolerance, flap damping, acknowledgement and maintenance.
 //! - [`gaps`], [`sweep`]: gap repair and the per-tenant sweeps.
 //! - [`notify`]: "a projection changed", in process and across processes.
 //! - [`audit`]: who did what.
@@ -24,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod commands;

@@ -24,6 +24,9 @@ pub enum RegistryError {
     /// The site is not registered.
     #[error("site `{0}` is not registered")]
     UnknownSite(String),
+    /// An alert policy that does not fit (docs/CLOUD.md, alerts).
+    #[error("alert policy: {0}")]
+    BadPolicy(String),
 }
 
 fn check(id: &str) -> Result<(), RegistryError> {
@@ -283,4 +286,47 @@ pub async fn identities(
         })
         .collect();
     Ok((sites, accounts))
+}
+
+/// Replaces `tenant`'s alert rule overrides (checked: every reason known, every field one of the
+/// rule's), audited.
+pub async fn set_alert_policy(
+    client: &mut Client,
+    actor: &Actor,
+    tenant: &str,
+    policy: &serde_json::Value,
+) -> Result<(), RegistryError> {
+    check(tenant)?;
+    if !policy.is_object() {
+        return Err(RegistryError::BadPolicy("not a JSON object".into()));
+    }
+    let (_, problems) = crate::alerts::Rules::from_policy(policy);
+    if !problems.is_empty() {
+        return Err(RegistryError::BadPolicy(problems.join("; ")));
+    }
+    let tx = client.transaction().await?;
+    db::set_tenant(&tx, tenant).await?;
+    let changed = tx
+        .execute(
+            "UPDATE tenants SET alert_policy = $2 WHERE tenant_id = $1",
+            &[&tenant, policy],
+        )
+        .await?;
+    if changed == 0 {
+        return Err(RegistryError::UnknownTenant(tenant.to_string()));
+    }
+    audit::record(
+        &tx,
+        audit::Entry {
+            tenant,
+            actor,
+            action: "tenant.alert_policy",
+            site: None,
+            subject: Some(tenant),
+            detail: policy.clone(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The sweeps: every few seconds each process claims the tenants whose turn it is (from the
 //! directory, `FOR UPDATE SKIP LOCKED`, so N processes share them without talking to each
-//! other) and, per tenant in one transaction: asks stuck sites to resend, sends again the
+//! other) and, per tenant in one transaction holding the tenant's sweep lock: assesses each
+//! site's liveness, evaluates the alert rules, asks stuck sites to resend, sends again the
 //! commands that wait too long, and expires `resend_from`s the broker dropped.
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::db;
 use crate::gaps;
 use crate::notify::{self, Hub, Topic};
 use crate::publisher::Publisher;
+use crate::{alerts, liveness};
 
 /// How the sweeps run.
 #[derive(Debug, Clone)]
@@ -109,6 +111,24 @@ async fn sweep_tenant(
 ) -> Result<Vec<(String, Command, Option<Duration>)>, CommandError> {
     let tx = client.transaction().await?;
     db::set_tenant(&tx, tenant).await?;
+    // One sweep of a tenant at a time, whichever process: a slow one is skipped, not doubled.
+    let locked: bool = tx
+        .query_one(
+            "SELECT pg_try_advisory_xact_lock(hashtext('sitebox-sweep:' || $1))",
+            &[&tenant],
+        )
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(Vec::new());
+    }
+    let now = db::now_ms();
+    let policy = liveness::Policy {
+        gap_after_ms: i64::try_from(settings.gap_timeout.as_millis()).unwrap_or(i64::MAX),
+        ..liveness::Policy::default()
+    };
+    let (sites, liveness_changed) = liveness::assess_tenant(&tx, tenant, now, &policy).await?;
+    let alerts_changed = alerts::evaluate(&tx, tenant, now, &sites).await?;
     let mut outgoing = Vec::new();
     for (site, command) in gaps::request_resends(&tx, tenant, settings.gap_timeout).await? {
         outgoing.push((site, command, Some(settings.gap_timeout)));
@@ -125,8 +145,17 @@ async fn sweep_tenant(
         outgoing.push((site, command, None));
     }
     let expired = commands::expire(&tx, tenant, settings.queued_resend_after).await?;
-    let change = (!outgoing.is_empty() || expired > 0)
-        .then(|| hub.change(tenant, None, vec![Topic::Commands]));
+    let mut topics = Vec::new();
+    if !outgoing.is_empty() || expired > 0 {
+        topics.push(Topic::Commands);
+    }
+    if liveness_changed {
+        topics.push(Topic::Liveness);
+    }
+    if alerts_changed {
+        topics.push(Topic::Alerts);
+    }
+    let change = (!topics.is_empty()).then(|| hub.change(tenant, None, topics));
     if let Some(change) = &change {
         notify::notify_in(&tx, change).await?;
     }

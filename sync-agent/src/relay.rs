@@ -119,6 +119,8 @@ pub struct Relay {
     hello_until: Option<Instant>,
     /// When the last ack came.
     last_ack: Option<Instant>,
+    /// The site's newest seq, as the store last said.
+    head: Option<u64>,
 }
 
 impl Relay {
@@ -148,6 +150,7 @@ impl Relay {
             skew_ms: None,
             hello_until: None,
             last_ack: None,
+            head: None,
         }
     }
 
@@ -183,6 +186,11 @@ impl Relay {
     pub fn disconnected(&mut self) {
         self.connected = false;
         self.in_flight.clear();
+    }
+
+    /// The outbox's newest seq now (sent in the next batches, so the cloud knows the backlog).
+    pub fn set_head(&mut self, head: Option<u64>) {
+        self.head = head.or(self.head);
     }
 
     /// New events were committed: look at every lane again.
@@ -279,8 +287,11 @@ impl Relay {
             skew_ms: self.skew_ms,
             events,
             dropped,
+            head: None,
         };
         let last = batch.last_seq().unwrap_or(request.after);
+        let head = self.head.map(|h| h.max(last));
+        let batch = Batch { head, ..batch };
         self.sent_through[lane] = last;
         self.highest_sent = self.highest_sent.max(last);
         self.in_flight.push_back(InFlight {

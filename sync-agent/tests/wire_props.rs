@@ -68,6 +68,7 @@ fn batch() -> impl Strategy<Value = Batch> {
                 sent_at,
                 skew_ms,
                 events: events.iter().map(|&s| event(s, &text, number)).collect(),
+                head: dropped.last().map(|d| d + 1),
                 dropped,
             },
         )

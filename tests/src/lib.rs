@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod cloud;
+pub mod fleet;
 pub mod freeradius;
 pub mod http;
 pub mod mosquitto;

@@ -505,6 +505,7 @@ pub fn batches(
             skew_ms: None,
             events,
             dropped: vec![],
+            head: None,
         })
         .collect()
 }

@@ -29,6 +29,17 @@ pub enum TenantsCmd {
     },
     /// List the tenant ids.
     List,
+    /// Set a tenant's alert rules: a JSON object by reason, e.g.
+    /// `{"site_offline": {"tolerance_s": 300}, "radius_reject_spike": {"threshold": 500}}`
+    /// (`tolerance_s`, `clear_after_s`, `reopen_within_s`, `threshold`; docs/CLOUD.md).
+    Policy {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The rules (replaces the tenant's overrides; `{}` for the defaults).
+        #[arg(long)]
+        policy: String,
+    },
 }
 
 /// `sites …`
@@ -143,6 +154,12 @@ pub async fn tenants(cli: &Cli, cmd: &TenantsCmd) -> anyhow::Result<()> {
             for tenant in registry::tenant_ids(&client).await? {
                 println!("{tenant}");
             }
+        }
+        TenantsCmd::Policy { tenant, policy } => {
+            let policy: serde_json::Value =
+                serde_json::from_str(policy).context("--policy is not JSON")?;
+            registry::set_alert_policy(&mut client, &Actor::cli(), tenant, &policy).await?;
+            println!("alert rules of {tenant} set");
         }
     }
     Ok(())

@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(1, "0001_registry.sql"),
     migration!(2, "0002_ingest.sql"),
     migration!(3, "0003_projections.sql"),
+    migration!(4, "0004_liveness_alerts.sql"),
 ];
 
 /// Tables with a `tenant_id` that hold no tenant's data: the sweeps' list of tenant ids.

@@ -168,7 +168,9 @@ pub async fn store_batch(
              progressed_at = CASE WHEN $3 > through THEN now() ELSE progressed_at END,
              last_batch_at = now(),
              skew_ms = coalesce($7, skew_ms),
-             last_boot_id = $8
+             last_boot_id = $8,
+             head = CASE WHEN $9::bigint IS NOT NULL THEN greatest(head, $9, $3) ELSE head END,
+             head_site_at = CASE WHEN $9::bigint >= coalesce(head, 0) THEN $10 ELSE head_site_at END
          WHERE tenant_id = $1 AND site_id = $2",
         &[
             &tenant,
@@ -179,6 +181,8 @@ pub async fn store_batch(
             &seq(dropped_new.len() as u64),
             &batch.skew_ms,
             &batch.boot_id,
+            &batch.head.map(seq),
+            &batch.sent_at,
         ],
     )
     .await?;

@@ -139,6 +139,11 @@ impl EdgeStore for DaemonEdge {
             .await
     }
 
+    async fn head(&self) -> Result<Option<u64>, StoreError> {
+        let last = self.store.read(crate::store::outbox::last_seq).await?;
+        Ok(u64::try_from(last).ok())
+    }
+
     async fn enforce_budget(&self) -> Result<BudgetReport, StoreError> {
         let now = self.clock.now();
         let max = self.backlog_max_bytes;

@@ -291,6 +291,9 @@ impl<S: EdgeStore> Agent<S> {
 
     /// Reads and publishes batches while the relay's window has room.
     async fn fill_window(&self, relay: &mut Relay) -> Result<(), S::Error> {
+        if relay.next_read().is_some() {
+            relay.set_head(self.store.head().await?);
+        }
         while let Some(request) = relay.next_read() {
             let read = self.store.read(request).await?;
             let Some(batch) = relay.on_read(request, read, Instant::now(), wall_ms()) else {

@@ -55,6 +55,12 @@ pub trait EdgeStore: Send + Sync + 'static {
         command: Command,
     ) -> impl Future<Output = Result<CommandResult, Self::Error>> + Send;
 
+    /// The highest seq written to the outbox (None when the store cannot say): sent with the
+    /// batches so that the cloud knows how far behind the site is.
+    fn head(&self) -> impl Future<Output = Result<Option<u64>, Self::Error>> + Send {
+        async { Ok(None) }
+    }
+
     /// Keeps the unsent backlog within its disk budget (drops and counts telemetry) and prunes
     /// acked rows past their retention.
     fn enforce_budget(&self) -> impl Future<Output = Result<BudgetReport, Self::Error>> + Send;

@@ -76,6 +76,10 @@ pub struct Batch {
     /// sent, and the cloud counts them as present so its cursor can pass them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<u64>,
+    /// The highest seq the site had written when it built the batch: with the cloud's cursor,
+    /// how much the site still has to send (its backlog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<u64>,
 }
 
 impl Batch {
@@ -186,6 +190,7 @@ mod tests {
             skew_ms: None,
             events,
             dropped: vec![],
+            head: None,
         }
     }
 

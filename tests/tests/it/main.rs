@@ -10,6 +10,7 @@ mod radius_bench;
 mod routeros;
 mod scenario;
 mod sdcard;
+mod sync_alerts;
 mod sync_e2e;
 mod sync_isolation;
 mod sync_projections;

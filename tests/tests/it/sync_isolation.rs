@@ -31,6 +31,7 @@ fn batch(tenant: &str, site: &str, seq: u64) -> Vec<u8> {
             payload: serde_json::value::RawValue::from_string("{}".into()).expect("raw"),
         }],
         dropped: vec![],
+        head: None,
     }
     .encode(true)
     .expect("encode")
