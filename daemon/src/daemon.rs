@@ -29,7 +29,7 @@ use crate::web::radius_test::RadiusTarget;
 /// Runs the daemon until a shutdown signal. `config` has been validated whole already;
 /// `secrets` (the credential key) was read before the process left root (see
 /// [`crate::privileges`]).
-pub async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
+pub(crate) async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> {
     // First: a SIGTERM that arrives during start-up, or just after READY=1, must start the
     // drain, not kill the process with the default action.
     let signals = Signals::install()?;

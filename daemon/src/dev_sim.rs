@@ -19,7 +19,7 @@ use crate::secrets::Secrets;
 use crate::store::{Store, routers as router_sql};
 
 /// The simulator as `config` describes it.
-pub fn simulator(config: &SimulatorConfig) -> anyhow::Result<Simulator> {
+pub(crate) fn simulator(config: &SimulatorConfig) -> anyhow::Result<Simulator> {
     let version: RouterOsVersion = config
         .version
         .parse()
@@ -33,7 +33,7 @@ pub fn simulator(config: &SimulatorConfig) -> anyhow::Result<Simulator> {
 }
 
 /// Serves `sim` on `listener` until `shutdown`.
-pub fn spawn(
+pub(crate) fn spawn(
     sim: &Simulator,
     listener: TcpListener,
     tasks: &TaskTracker,
@@ -46,7 +46,7 @@ pub fn spawn(
 
 /// Adds the simulator to the routers table, managed over the API at `port`, unless a router
 /// of its name is there already. Returns whether it was added.
-pub async fn register(
+pub(crate) async fn register(
     store: &Store,
     secrets: &Secrets,
     clock: &SharedClock,

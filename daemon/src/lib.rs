@@ -1,22 +1,26 @@
-//! Sitebox's site daemon as a library: config, store, job queue, events, and the daemon and CLI
-//! glue that the `siteboxd` binary runs.
+//! Sitebox's site daemon as a library: the `siteboxd` binary is `cli::main`. The layers and
+//! what each module may use are in docs/ARCHITECTURE.md (checked by `tests/architecture.rs`).
+//!
+//! Public are the modules the end-to-end tests, the benchmarks and the site scenario drive
+//! directly (the model, the config, the clock, the store and the queue, the domain's actions,
+//! the sync agent, the secrets key); the adapters and the wiring are private to the binary.
 
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod daemon;
+mod daemon;
 #[cfg(feature = "simulator")]
-pub mod dev_sim;
+mod dev_sim;
 pub mod domain;
-pub mod jobs;
-pub mod links;
+mod jobs;
+mod links;
 pub mod model;
-pub mod notify;
-pub mod passwords;
-pub mod privileges;
+mod notify;
+mod passwords;
+mod privileges;
 pub mod queue;
-pub mod radius;
+mod radius;
 pub mod secrets;
 pub mod store;
 pub mod sync;
-pub mod web;
+mod web;

@@ -21,7 +21,7 @@ type Link = (String, Arc<ApiRouter>);
 
 /// The RouterOS API clients of the site's routers.
 #[derive(Debug, Clone)]
-pub struct RouterLinks {
+pub(crate) struct RouterLinks {
     store: Store,
     secrets: Secrets,
     links: Arc<Mutex<HashMap<RouterId, Link>>>,
@@ -30,7 +30,7 @@ pub struct RouterLinks {
 
 impl RouterLinks {
     /// No links yet; each is made on first use.
-    pub fn new(store: Store, secrets: Secrets) -> Self {
+    pub(crate) fn new(store: Store, secrets: Secrets) -> Self {
         Self {
             store,
             secrets,
@@ -43,13 +43,13 @@ impl RouterLinks {
     /// client's own defaults otherwise): a router silent for longer is presumed hung. One
     /// connect attempt per call: the job queue retries with its own backoff, so a router that
     /// drops packets holds a worker for one `timeout`, not three.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// The API client of `router`; None when the router has no API access configured.
-    pub async fn get(&self, router: &Router) -> Result<Option<Arc<ApiRouter>>, DomainError> {
+    pub(crate) async fn get(&self, router: &Router) -> Result<Option<Arc<ApiRouter>>, DomainError> {
         let (Some(host), Some(port), Some(user)) =
             (&router.api_host, router.api_port, &router.api_user)
         else {

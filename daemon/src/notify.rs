@@ -20,18 +20,13 @@ use crate::store::{Store, StoreError};
 
 /// Sends `READY=1` with a status line. Call when start-up is over: the store is open and every
 /// server socket is bound.
-pub fn ready(status: &str) {
+pub(crate) fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
 /// Sends `STOPPING=1`: the drain has begun.
-pub fn stopping(status: &str) {
+pub(crate) fn stopping(status: &str) {
     send(&[NotifyState::Stopping, NotifyState::Status(status)]);
-}
-
-/// Sends a free-form status line (`systemctl status` shows it).
-pub fn status(status: &str) {
-    send(&[NotifyState::Status(status)]);
 }
 
 fn send(states: &[NotifyState<'_>]) {
@@ -41,7 +36,7 @@ fn send(states: &[NotifyState<'_>]) {
 }
 
 /// The watchdog period systemd asked for (`WatchdogSec=`), if any.
-pub fn watchdog_period() -> Option<Duration> {
+pub(crate) fn watchdog_period() -> Option<Duration> {
     sd_notify::watchdog_enabled()
 }
 
@@ -49,7 +44,7 @@ pub fn watchdog_period() -> Option<Duration> {
 /// Pings every quarter of `period`; a probe gets that long to answer, so a daemon that is
 /// merely slow once still pings in time, and one that is stuck misses three pings and is
 /// restarted.
-pub async fn watchdog(store: Store, period: Duration, stop: CancellationToken) {
+pub(crate) async fn watchdog(store: Store, period: Duration, stop: CancellationToken) {
     let every = (period / 4).max(Duration::from_millis(100));
     let mut failing = false;
     tracing::info!(?period, ?every, "systemd watchdog on");
@@ -80,7 +75,7 @@ pub async fn watchdog(store: Store, period: Duration, stop: CancellationToken) {
 
 /// One round through the parts of the daemon that must keep moving: a task scheduled on the
 /// runtime, an (empty) write transaction on the writer thread, and a read connection.
-pub async fn probe(store: &Store) -> Result<(), StoreError> {
+pub(crate) async fn probe(store: &Store) -> Result<(), StoreError> {
     tokio::spawn(async {})
         .await
         .map_err(|_| StoreError::Closed)?;

@@ -1,14 +1,14 @@
 //! Technicians' passwords: argon2id hashes (PHC strings), checked on one thread of their own.
 //! Below the domain (which makes and changes logins) and the page (which checks them).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// The length a technician's password must have, in characters.
-pub const LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
+pub(crate) const LENGTH: std::ops::RangeInclusive<usize> = 8..=1024;
 
 /// Hashes `password` with argon2id and a random salt (PHC string).
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
+pub(crate) fn hash_password(password: &str) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
@@ -27,9 +27,12 @@ fn hasher() -> anyhow::Result<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Whether `password` matches the PHC string `hash`. Slow on purpose: call it off the
-/// async workers.
-pub fn verify_password(password: &str, hash: &str) -> bool {
+/// Whether `password` matches the PHC string `hash`, with argon2's own allocation: the
+/// reference the tests hold [`verify_with_memory`] to (the daemon checks on the password
+/// thread, [`verify_on_password_thread`]).
+#[cfg(test)]
+fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier as _;
     PasswordHash::new(hash).is_ok_and(|parsed| {
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -81,7 +84,7 @@ type Check = (String, String, tokio::sync::oneshot::Sender<bool>);
 /// [`verify_password`] on the one thread that checks passwords: argon2's memory is then
 /// allocated from that thread's arena alone and reused, where the blocking pool's changing
 /// threads would each keep their own copy. `None` when too many checks are waiting.
-pub async fn verify_on_password_thread(password: String, hash: String) -> Option<bool> {
+pub(crate) async fn verify_on_password_thread(password: String, hash: String) -> Option<bool> {
     static CHECKS: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<Check>>> =
         std::sync::OnceLock::new();
     let checks = CHECKS.get_or_init(|| {
@@ -106,7 +109,7 @@ pub async fn verify_on_password_thread(password: String, hash: String) -> Option
 
 /// A hash that matches no password, checked for unknown names so that a wrong name takes as
 /// long as a wrong password.
-pub fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password("no technician has this password").unwrap_or_default())
 }

@@ -16,19 +16,19 @@ use nix::unistd::{Gid, Uid, User};
 
 /// The umask every siteboxd process sets first (what the unit's `UMask=` says too): the
 /// database holds subscribers' data, so nothing it makes is readable by others.
-pub const UMASK: u32 = 0o027;
+pub(crate) const UMASK: u32 = 0o027;
 
 /// Sets [`UMASK`]. Call before anything creates a file.
-pub fn set_umask() {
+pub(crate) fn set_umask() {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(UMASK));
 }
 
 /// The environment variable that lets `siteboxd run` run as root with no user to switch to.
-pub const ALLOW_ROOT_ENV: &str = "SITEBOX_ALLOW_ROOT";
+pub(crate) const ALLOW_ROOT_ENV: &str = "SITEBOX_ALLOW_ROOT";
 
 /// What the process may do about its user, decided before anything is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// `siteboxd run`: must not stay root.
     Daemon,
     /// A CLI command that opens the store: switches when it can, may stay root otherwise.
@@ -37,7 +37,7 @@ pub enum Role {
 
 /// The service user, resolved from the password database.
 #[derive(Debug, Clone)]
-pub struct ServiceUser {
+pub(crate) struct ServiceUser {
     /// Login name.
     pub name: String,
     /// Numeric user id.
@@ -48,7 +48,7 @@ pub struct ServiceUser {
 
 impl ServiceUser {
     /// Looks `name` up; it must exist and must not be root.
-    pub fn lookup(name: &str) -> anyhow::Result<Self> {
+    pub(crate) fn lookup(name: &str) -> anyhow::Result<Self> {
         let user = User::from_name(name)
             .with_context(|| format!("looking up user `{name}`"))?
             .with_context(|| {
@@ -70,7 +70,7 @@ impl ServiceUser {
 
 /// Settles who the process runs as. Call before the runtime starts threads and before the
 /// store or any socket is opened. `user` is `--user`, else `[daemon] user`.
-pub fn settle(user: Option<&str>, role: Role) -> anyhow::Result<()> {
+pub(crate) fn settle(user: Option<&str>, role: Role) -> anyhow::Result<()> {
     let euid = Uid::effective();
     match (euid.is_root(), user) {
         (true, Some(name)) => {
@@ -127,7 +127,7 @@ fn switch_to(target: &ServiceUser) -> anyhow::Result<()> {
 
 /// Gives `path` to `user` (its primary group too). For files root made on the service user's
 /// behalf, such as a restored database.
-pub fn give_to(path: &std::path::Path, user: &ServiceUser) -> anyhow::Result<()> {
+pub(crate) fn give_to(path: &std::path::Path, user: &ServiceUser) -> anyhow::Result<()> {
     std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
         .with_context(|| format!("chown {} to {}", path.display(), user.name))
 }

@@ -28,11 +28,11 @@ impl Drop for Running {
 
 async fn start(version: &str) -> Running {
     let sim = Simulator::new(SimConfig {
-        version: version.parse().unwrap(),
+        version: version.parse().expect("version"),
         ..SimConfig::default()
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
     let shutdown = CancellationToken::new();
     let handle = sim.handle();
     let token = shutdown.clone();
@@ -202,24 +202,29 @@ async fn trap_is_a_result_and_the_connection_goes_on() {
 
 /// Logs in on a raw socket and returns the replies to one print, to see the exact reply words.
 async fn raw_print_replies(addr: SocketAddr, query: &str) -> Vec<Reply> {
-    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let mut socket = TcpStream::connect(addr).await.expect("connect");
     let mut decoder = Decoder::new(Limits::SESSION);
     let login = Command::new("/login")
         .attr("name", "admin")
         .attr("password", "admin");
     socket
-        .write_all(&login.to_sentence(None).to_bytes().unwrap())
+        .write_all(&login.to_sentence(None).to_bytes().expect("login sentence"))
         .await
-        .unwrap();
+        .expect("send login");
     let print = Command::new("/ip/hotspot/user/print").where_eq("name", query);
     socket
-        .write_all(&print.to_sentence(Some("t1")).to_bytes().unwrap())
+        .write_all(
+            &print
+                .to_sentence(Some("t1"))
+                .to_bytes()
+                .expect("print sentence"),
+        )
         .await
-        .unwrap();
+        .expect("send print");
     let mut replies = Vec::new();
     let mut buf = [0u8; 4096];
     while replies.len() < 10 {
-        while let Some(sentence) = decoder.decode().unwrap() {
+        while let Some(sentence) = decoder.decode().expect("decode") {
             let reply = Reply::from_sentence(sentence);
             let tagged_done = reply.kind == ReplyKind::Done && reply.tag.is_some();
             replies.push(reply);
@@ -227,7 +232,7 @@ async fn raw_print_replies(addr: SocketAddr, query: &str) -> Vec<Reply> {
                 return replies;
             }
         }
-        let n = socket.read(&mut buf).await.unwrap();
+        let n = socket.read(&mut buf).await.expect("read");
         assert!(n > 0, "simulator closed early");
         decoder.feed(&buf[..n]);
     }
@@ -257,9 +262,9 @@ async fn empty_reply_only_from_7_18() {
 
 async fn start_tls() -> (Running, SimTls) {
     let sim = Simulator::new(SimConfig::default());
-    let tls = SimTls::generate().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let tls = SimTls::generate().expect("certificate");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
     let shutdown = CancellationToken::new();
     let handle = sim.handle();
     let (token, served) = (shutdown.clone(), tls.clone());

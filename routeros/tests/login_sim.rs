@@ -44,11 +44,14 @@ struct BoxPolicy {
 
 impl Policy for BoxPolicy {
     async fn login(&self, check: Check) -> Result<Decision, PolicyError> {
-        self.asked.lock().unwrap().push(check.request().clone());
+        self.asked
+            .lock()
+            .expect("test setup")
+            .push(check.request().clone());
         let verdict = self
             .users
             .lock()
-            .unwrap()
+            .expect("test setup")
             .get(&check.request().user_name)
             .cloned();
         Ok(match verdict {
@@ -75,7 +78,10 @@ impl Policy for BoxPolicy {
     }
 
     async fn account(&self, record: &AccountingRecord) -> Result<(), PolicyError> {
-        self.records.lock().unwrap().push(record.clone());
+        self.records
+            .lock()
+            .expect("test setup")
+            .push(record.clone());
         Ok(())
     }
 }
@@ -91,14 +97,17 @@ impl TheBox {
     async fn start(old_nas: bool) -> Self {
         let policy = Arc::new(BoxPolicy::default());
         let clients = Arc::new(Clients::new());
-        let mut client = Client::new("gw1", Secret::from(SECRET)).unwrap();
+        let mut client = Client::new("gw1", Secret::from(SECRET)).expect("test setup");
         if old_nas {
             client = client.allow_missing_message_authenticator();
         }
         clients.insert(IpAddr::V4(Ipv4Addr::LOCALHOST), client);
-        let auth = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let acct = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let (auth_addr, acct_addr) = (auth.local_addr().unwrap(), acct.local_addr().unwrap());
+        let auth = UdpSocket::bind("127.0.0.1:0").await.expect("test setup");
+        let acct = UdpSocket::bind("127.0.0.1:0").await.expect("test setup");
+        let (auth_addr, acct_addr) = (
+            auth.local_addr().expect("test setup"),
+            acct.local_addr().expect("test setup"),
+        );
         let server = Server::new(policy.clone(), clients, ServerConfig::default());
         let stop = CancellationToken::new();
         let token = stop.clone();
@@ -115,16 +124,16 @@ impl TheBox {
         self.policy
             .users
             .lock()
-            .unwrap()
+            .expect("test setup")
             .insert(name.to_owned(), verdict);
     }
 
     fn asked(&self) -> Vec<AccessRequest> {
-        self.policy.asked.lock().unwrap().clone()
+        self.policy.asked.lock().expect("test setup").clone()
     }
 
     fn records(&self) -> Vec<AccountingRecord> {
-        self.policy.records.lock().unwrap().clone()
+        self.policy.records.lock().expect("test setup").clone()
     }
 
     /// Waits (real time) for `n` accounting records.
@@ -164,7 +173,7 @@ async fn router(the_box: &TheBox, version: &str) -> Router {
     router_with(
         the_box,
         SimConfig {
-            version: version.parse().unwrap(),
+            version: version.parse().expect("test setup"),
             ..SimConfig::default()
         },
     )
@@ -177,8 +186,8 @@ async fn router_with(the_box: &TheBox, config: SimConfig) -> Router {
         clock: SimClock::manual(START_MS),
         ..config
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("test setup");
+    let api = listener.local_addr().expect("test setup");
     let stop = CancellationToken::new();
     let handle = sim.handle();
     let token = stop.clone();
@@ -195,17 +204,17 @@ async fn router_with(the_box: &TheBox, config: SimConfig) -> Router {
             .attr("timeout", "200ms"),
     )
     .await
-    .unwrap();
+    .expect("test setup");
     conn.run(
         &Command::new("/ip/hotspot/profile/set")
             .attr("numbers", "default")
             .attr("use-radius", "yes"),
     )
     .await
-    .unwrap();
+    .expect("test setup");
     conn.run(&Command::new("/ppp/aaa/set").attr("use-radius", "yes"))
         .await
-        .unwrap();
+        .expect("test setup");
     router
 }
 
@@ -218,11 +227,15 @@ impl Router {
             Password::new("admin"),
         );
         config.reply_idle_timeout = Duration::from_secs(10);
-        Connection::connect(&config).await.unwrap()
+        Connection::connect(&config).await.expect("test setup")
     }
 
     async fn run(&self, command: Command) {
-        self.connect().await.run(&command).await.unwrap();
+        self.connect()
+            .await
+            .run(&command)
+            .await
+            .expect("test setup");
     }
 
     async fn login(&self, user: &str, password: &str, mac: &str, last: u8) -> HotspotLoginResult {
@@ -640,8 +653,8 @@ async fn a_silent_box_is_radius_server_is_not_responding() {
 /// A RADIUS server that answers every Access-Request with an Access-Accept whose Response
 /// Authenticator is right but which has no Message-Authenticator (an old FreeRADIUS).
 async fn unsigned_acceptor() -> (SocketAddr, CancellationToken) {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let address = socket.local_addr().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("test setup");
+    let address = socket.local_addr().expect("test setup");
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move {
@@ -649,7 +662,7 @@ async fn unsigned_acceptor() -> (SocketAddr, CancellationToken) {
         loop {
             let (n, from) = tokio::select! {
                 () = token.cancelled() => return,
-                received = socket.recv_from(&mut buffer) => received.unwrap(),
+                received = socket.recv_from(&mut buffer) => received.expect("test setup"),
             };
             let request = &buffer[..n];
             let mut reply = vec![2, request[1], 0, 20];
@@ -660,7 +673,7 @@ async fn unsigned_acceptor() -> (SocketAddr, CancellationToken) {
             hasher.update(SECRET.as_bytes());
             let digest: [u8; 16] = hasher.finalize().into();
             reply[4..20].copy_from_slice(&digest);
-            socket.send_to(&reply, from).await.unwrap();
+            socket.send_to(&reply, from).await.expect("test setup");
         }
     });
     (address, stop)

@@ -33,8 +33,8 @@ async fn router() -> Router {
         clock: SimClock::manual(START_MS),
         ..SimConfig::default()
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("test setup");
+    let api = listener.local_addr().expect("test setup");
     let stop = CancellationToken::new();
     let handle = sim.handle();
     let token = stop.clone();
@@ -51,11 +51,15 @@ impl Router {
             Password::new("admin"),
         );
         config.reply_idle_timeout = Duration::from_secs(10);
-        Connection::connect(&config).await.unwrap()
+        Connection::connect(&config).await.expect("test setup")
     }
 
     async fn run(&self, command: Command) {
-        self.connect().await.run(&command).await.unwrap();
+        self.connect()
+            .await
+            .run(&command)
+            .await
+            .expect("test setup");
     }
 
     fn prop(&self, menu: &str, name: &str, key: &str) -> Option<String> {
@@ -68,15 +72,15 @@ impl Router {
 
 /// A health page: answers `GET /` with 200 until stopped (then the port is closed).
 async fn health_page() -> (u16, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("test setup");
+    let port = listener.local_addr().expect("test setup").port();
     let stop = CancellationToken::new();
     let token = stop.clone();
     tokio::spawn(async move {
         loop {
             let (mut stream, _) = tokio::select! {
                 () = token.cancelled() => return,
-                accepted = listener.accept() => accepted.unwrap(),
+                accepted = listener.accept() => accepted.expect("test setup"),
             };
             let mut buffer = [0u8; 1024];
             let _ = stream.read(&mut buffer).await;

@@ -17,6 +17,11 @@
 //! `SITEBOX_BENCH_LOG` (a tracing filter) shows the agent's log, `SITEBOX_BENCH_KEEP` keeps the
 //! temp dir (broker and ingest logs).
 
+// Tests and benchmarks stand outside the daemon: they measure and stamp with the real wall
+// clock (timestamps to compare with the daemon's, deadlines), which the daemon reads only
+// through its `Clock`.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -5,6 +5,11 @@
 //! package to install, never a silent skip: run the suite through `tests/run.sh`, which installs
 //! and starts every peer.
 
+// Tests and benchmarks stand outside the daemon: they measure and stamp with the real wall
+// clock (timestamps to compare with the daemon's, deadlines), which the daemon reads only
+// through its `Clock`.
+#![allow(clippy::disallowed_methods)]
+
 pub mod browser;
 pub mod cloud;
 pub mod fleet;

@@ -17,7 +17,7 @@ use crate::{acl, db, projections, registry};
 
 /// `tenants …`
 #[derive(Debug, Subcommand)]
-pub enum TenantsCmd {
+pub(super) enum TenantsCmd {
     /// Add a tenant (or rename it).
     Add {
         /// Tenant id (1-64 of a-z, 0-9, - and _).
@@ -44,7 +44,7 @@ pub enum TenantsCmd {
 
 /// `sites …`
 #[derive(Debug, Subcommand)]
-pub enum SitesCmd {
+pub(super) enum SitesCmd {
     /// Add a site (or give it a new password); prints the password once.
     Add {
         /// Tenant id.
@@ -88,7 +88,7 @@ pub enum SitesCmd {
 
 /// `accounts …`
 #[derive(Debug, Subcommand)]
-pub enum AccountsCmd {
+pub(super) enum AccountsCmd {
     /// Add a cloud service account (or re-key it); prints the password once.
     Add {
         /// MQTT username.
@@ -102,7 +102,7 @@ pub enum AccountsCmd {
 
 /// `projections …`
 #[derive(Debug, Subcommand)]
-pub enum ProjectionsCmd {
+pub(super) enum ProjectionsCmd {
     /// Delete and build again from `events` the projections of one site, of one tenant's
     /// sites, or of every tenant's (one transaction per site; the ingest waits for the site
     /// being rebuilt and goes on with the others).
@@ -118,7 +118,7 @@ pub enum ProjectionsCmd {
 
 /// `command …`
 #[derive(Debug, Args)]
-pub struct CommandArgs {
+pub(super) struct CommandArgs {
     /// Tenant id.
     #[arg(long)]
     tenant: String,
@@ -143,7 +143,7 @@ async fn connect(cli: &Cli) -> anyhow::Result<tokio_postgres::Client> {
 }
 
 /// `tenants …`
-pub async fn tenants(cli: &Cli, cmd: &TenantsCmd) -> anyhow::Result<()> {
+pub(super) async fn tenants(cli: &Cli, cmd: &TenantsCmd) -> anyhow::Result<()> {
     let mut client = connect(cli).await?;
     match cmd {
         TenantsCmd::Add { tenant, name } => {
@@ -166,7 +166,7 @@ pub async fn tenants(cli: &Cli, cmd: &TenantsCmd) -> anyhow::Result<()> {
 }
 
 /// `sites …`
-pub async fn sites(cli: &Cli, cmd: &SitesCmd) -> anyhow::Result<()> {
+pub(super) async fn sites(cli: &Cli, cmd: &SitesCmd) -> anyhow::Result<()> {
     let mut client = connect(cli).await?;
     let actor = Actor::cli();
     match cmd {
@@ -205,7 +205,7 @@ pub async fn sites(cli: &Cli, cmd: &SitesCmd) -> anyhow::Result<()> {
 }
 
 /// `accounts …`
-pub async fn accounts(cli: &Cli, cmd: &AccountsCmd) -> anyhow::Result<()> {
+pub(super) async fn accounts(cli: &Cli, cmd: &AccountsCmd) -> anyhow::Result<()> {
     let client = connect(cli).await?;
     match cmd {
         AccountsCmd::Add { username, password } => {
@@ -217,7 +217,7 @@ pub async fn accounts(cli: &Cli, cmd: &AccountsCmd) -> anyhow::Result<()> {
 }
 
 /// `acl`
-pub async fn acl(cli: &Cli, acl_file: &Path, password_file: &Path) -> anyhow::Result<()> {
+pub(super) async fn acl(cli: &Cli, acl_file: &Path, password_file: &Path) -> anyhow::Result<()> {
     let mut client = connect(cli).await?;
     let (sites, accounts) = registry::identities(&mut client).await?;
     let acl = acl::acl_file(&sites, &accounts)?;
@@ -233,7 +233,7 @@ pub async fn acl(cli: &Cli, acl_file: &Path, password_file: &Path) -> anyhow::Re
 }
 
 /// `command`: records the command, publishes it, and waits for the broker to take it.
-pub async fn command(cli: &Cli, args: &CommandArgs) -> anyhow::Result<()> {
+pub(super) async fn command(cli: &Cli, args: &CommandArgs) -> anyhow::Result<()> {
     let payload: serde_json::Value =
         serde_json::from_str(&args.payload).context("--payload is not JSON")?;
     let mut client = connect(cli).await?;
@@ -295,7 +295,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// `projections …`
-pub async fn projections(cli: &Cli, cmd: &ProjectionsCmd) -> anyhow::Result<()> {
+pub(super) async fn projections(cli: &Cli, cmd: &ProjectionsCmd) -> anyhow::Result<()> {
     let mut client = connect(cli).await?;
     match cmd {
         ProjectionsCmd::Rebuild { tenant, site } => {

@@ -19,7 +19,7 @@ use crate::sweep::{self, SweepSettings};
 
 /// `run`'s options.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     /// Ingest workers in this process (each joins the shared subscription with its own MQTT
     /// client and database connection).
     #[arg(long, default_value_t = 4)]
@@ -40,7 +40,7 @@ pub struct RunArgs {
 }
 
 /// Runs the service until a signal.
-pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
+pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
     {
         let client = db::connect(&cli.database)
             .await

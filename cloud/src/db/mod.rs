@@ -54,7 +54,9 @@ pub async fn set_tenant(tx: &tokio_postgres::Transaction<'_>, tenant: &str) -> R
         .map(drop)
 }
 
-/// Milliseconds since the Unix epoch of the cloud's clock.
+/// Milliseconds since the Unix epoch of the cloud's clock (the cloud is not the daemon: its
+/// wall clock is the system's).
+#[allow(clippy::disallowed_methods)]
 pub fn now_ms() -> i64 {
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

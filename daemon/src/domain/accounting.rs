@@ -13,7 +13,7 @@ use crate::store::{Tx, sessions as sql, subscribers, subscriptions};
 
 /// Acct-Status-Type, as the domain needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// Start.
     Start,
     /// Interim-Update.
@@ -26,7 +26,7 @@ pub enum Status {
 
 /// One accounting record from a known router.
 #[derive(Debug, Clone)]
-pub struct Record {
+pub(crate) struct Record {
     /// The router it came from.
     pub router_id: RouterId,
     /// What it reports.
@@ -53,7 +53,7 @@ pub struct Record {
 const NAS_REBOOT: u32 = 11;
 
 /// Records `record` durably (idempotent: a resent record changes nothing twice).
-pub fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), DomainError> {
+pub(crate) fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result<(), DomainError> {
     if record.status == Status::NasRestart {
         for open in sql::open_for_router(tx, record.router_id)? {
             sql::update(
@@ -215,7 +215,7 @@ fn emit<P: Payload>(
 const ADMIN_RESET: u32 = 6;
 
 /// Closes session `id` as gone from its router (kicked, or found missing), when still open.
-pub fn close_gone(tx: &mut Tx<'_>, now: Timestamp, id: i64) -> Result<(), DomainError> {
+pub(crate) fn close_gone(tx: &mut Tx<'_>, now: Timestamp, id: i64) -> Result<(), DomainError> {
     let Some(session) = sql::by_id(tx, id)? else {
         return Ok(());
     };

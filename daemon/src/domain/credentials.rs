@@ -7,7 +7,7 @@ use crate::secrets::{Field, Secrets};
 use crate::store::subscribers as sql;
 
 /// The subscriber named `username` and what its login is checked against.
-pub fn credential(
+pub(crate) fn credential(
     conn: &rusqlite::Connection,
     secrets: &Secrets,
     username: &str,

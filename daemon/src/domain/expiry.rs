@@ -15,7 +15,11 @@ use crate::model::subscription::{EndReason, SubscriptionState};
 use crate::store::{Tx, sessions, subscriptions as sql};
 
 /// Ends subscription `id` if it is active and its expiry is at or before `now`.
-pub fn expire(tx: &mut Tx<'_>, now: Timestamp, id: SubscriptionId) -> Result<bool, DomainError> {
+pub(crate) fn expire(
+    tx: &mut Tx<'_>,
+    now: Timestamp,
+    id: SubscriptionId,
+) -> Result<bool, DomainError> {
     let Some(subscription) = sql::get(tx, id)? else {
         return Ok(false);
     };
@@ -28,7 +32,7 @@ pub fn expire(tx: &mut Tx<'_>, now: Timestamp, id: SubscriptionId) -> Result<boo
 }
 
 /// Ends every active subscription whose expiry is at or before `now`; returns how many.
-pub fn sweep(tx: &mut Tx<'_>, now: Timestamp) -> Result<usize, DomainError> {
+pub(crate) fn sweep(tx: &mut Tx<'_>, now: Timestamp) -> Result<usize, DomainError> {
     let mut ended = 0;
     loop {
         let due = sql::due_to_expire(tx, now, 500)?;
@@ -45,7 +49,7 @@ pub fn sweep(tx: &mut Tx<'_>, now: Timestamp) -> Result<usize, DomainError> {
 
 /// Ends subscription `id` as `reason` (no-op unless active): event, disconnect jobs for the
 /// subscriber's open sessions, and the next queued subscription activated.
-pub fn end(
+pub(crate) fn end(
     tx: &mut Tx<'_>,
     now: Timestamp,
     id: SubscriptionId,
@@ -91,7 +95,7 @@ pub fn end(
 }
 
 /// Ends the subscription as exhausted when its time or data is used up.
-pub fn enforce_limits(
+pub(crate) fn enforce_limits(
     tx: &mut Tx<'_>,
     now: Timestamp,
     id: SubscriptionId,

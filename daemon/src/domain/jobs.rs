@@ -12,14 +12,14 @@ use crate::store::{Tx, jobs as sql};
 /// A job in the failed store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FailedJobId {
+pub(crate) struct FailedJobId {
     /// Its id.
     pub job_id: JobId,
 }
 
 /// Puts the failed job back on its queue, under its own id (or folds it into the job waiting
 /// with its unique key). None when there is no such failed job.
-pub fn retry(
+pub(crate) fn retry(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,
@@ -48,7 +48,7 @@ pub fn retry(
 }
 
 /// Retries every failed job; returns what happened to each.
-pub fn retry_all(
+pub(crate) fn retry_all(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,
@@ -63,7 +63,7 @@ pub fn retry_all(
 }
 
 /// Deletes the failed job for good. None when there is no such failed job.
-pub fn discard(
+pub(crate) fn discard(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,

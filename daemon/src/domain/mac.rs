@@ -3,7 +3,7 @@
 
 /// Normalizes `aa-bb-cc-dd-ee-ff`, `aabb.ccdd.eeff`, `AABBCCDDEEFF` and the like to
 /// `AA:BB:CC:DD:EE:FF`; None when it is not a MAC.
-pub fn normalize(text: &str) -> Option<String> {
+pub(crate) fn normalize(text: &str) -> Option<String> {
     let hex: String = text
         .chars()
         .filter(|c| !matches!(c, ':' | '-' | '.'))

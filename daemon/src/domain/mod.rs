@@ -16,23 +16,23 @@
 //! (`crate::cli`), the page (`crate::web`) and cloud commands (`crate::sync::domain`) only
 //! parse, call one of these and print or answer the result.
 
-pub mod accounting;
-pub mod credentials;
-pub mod error;
-pub mod expiry;
-pub mod jobs;
-pub mod mac;
-pub mod payments;
+pub(crate) mod accounting;
+pub(crate) mod credentials;
+pub(crate) mod error;
+pub(crate) mod expiry;
+pub(crate) mod jobs;
+pub(crate) mod mac;
+pub(crate) mod payments;
 pub mod plans;
-pub mod policy;
-pub mod provisioning;
-pub mod rate_limit;
+pub(crate) mod policy;
+pub(crate) mod provisioning;
+pub(crate) mod rate_limit;
 pub mod routers;
-pub mod sessions;
+pub(crate) mod sessions;
 pub mod subscribers;
 pub mod subscriptions;
-pub mod technicians;
-pub mod vouchers;
+pub(crate) mod technicians;
+pub(crate) mod vouchers;
 
 use serde::Deserialize;
 

@@ -25,7 +25,7 @@ use crate::store::{Tx, payments as sql, subscribers as subscriber_sql};
 /// A payment confirmation: M-Pesa (from the cloud) or cash (from the CLI or the page).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Confirmation {
+pub(crate) struct Confirmation {
     /// `mpesa` or `cash`.
     pub provider: String,
     /// MpesaReceiptNumber, or the cash receipt number. Unique.
@@ -57,7 +57,7 @@ pub struct Confirmation {
 /// What applying a confirmation did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Recorded and a subscription granted.
     Applied {
         /// The payment row.
@@ -84,7 +84,7 @@ pub enum Outcome {
 }
 
 /// `50`, `50.5`, `50.00` → 5000 minor units; None for negatives, more than 2 decimals or junk.
-pub fn minor_units(amount: &serde_json::Number) -> Option<i64> {
+pub(crate) fn minor_units(amount: &serde_json::Number) -> Option<i64> {
     let text = amount.to_string();
     let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
     if whole.starts_with('-') || fraction.len() > 2 && fraction[2..].bytes().any(|b| b != b'0') {
@@ -102,7 +102,7 @@ fn money(minor: i64, currency: &str) -> String {
 }
 
 /// Applies a confirmation: idempotent per receipt.
-pub fn apply(
+pub(crate) fn apply(
     tx: &mut Tx<'_>,
     secrets: &Secrets,
     actor: &Actor,

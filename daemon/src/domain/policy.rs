@@ -10,7 +10,7 @@ use crate::model::subscription::{Subscription, SubscriptionState};
 
 /// How the credentials checked out (the RADIUS server verifies them, not the policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proof {
+pub(crate) enum Proof {
     /// The proof matches.
     Verified,
     /// No such user.
@@ -25,7 +25,7 @@ pub enum Proof {
 
 /// What the store knows about the user at the moment of the request.
 #[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     /// The subscriber.
     pub subscriber: &'a Subscriber,
     /// Its current subscription (active, else the next queued), or when it has none its most
@@ -44,7 +44,7 @@ pub struct Facts<'a> {
 /// Why a login is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Reason {
+pub(crate) enum Reason {
     /// No such user.
     UnknownUser,
     /// Wrong password.
@@ -69,7 +69,7 @@ pub enum Reason {
 
 /// A refusal: the reason and the text shown on the login page (Reply-Message).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// Machine reason.
     pub reason: Reason,
     /// For the person logging in.
@@ -78,7 +78,7 @@ pub struct Refusal {
 
 /// What an accepted login is allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grant {
+pub(crate) struct Grant {
     /// Session-Timeout: the lesser of the online time left and the time to expiry.
     pub session_timeout: u32,
     /// Idle-Timeout.
@@ -97,7 +97,7 @@ pub struct Grant {
 
 /// The policy's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Access-Accept.
     Accept(Grant),
     /// Access-Reject.
@@ -112,7 +112,7 @@ fn reject(reason: Reason, message: impl Into<String>) -> Verdict {
 }
 
 /// Decides a login. `facts` is None when the user is unknown.
-pub fn decide(proof: Proof, facts: Option<Facts<'_>>) -> Verdict {
+pub(crate) fn decide(proof: Proof, facts: Option<Facts<'_>>) -> Verdict {
     match proof {
         Proof::Verified => {}
         Proof::UnknownUser => {

@@ -22,7 +22,7 @@ use crate::store::subscriptions as subscription_sql;
 use crate::store::{Tx, plans as plan_sql, router_health, subscribers as subscriber_sql};
 
 /// The comment Sitebox puts on what it adds to a router, so an operator can tell.
-pub const COMMENT: &str = "sitebox";
+pub(crate) const COMMENT: &str = "sitebox";
 
 /// The job converging `subscriber` on `router`.
 fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
@@ -35,7 +35,7 @@ fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
 
 /// After a change to `subscriber` (created, suspended, reinstated, a subscription started or
 /// ended): a provisioning job per managed router. Returns how many were new.
-pub fn subscriber_changed(
+pub(crate) fn subscriber_changed(
     tx: &mut Tx<'_>,
     now: Timestamp,
     subscriber: SubscriberId,
@@ -55,7 +55,7 @@ pub fn subscriber_changed(
 
 /// After a subscriber was suspended: provisioning (the user is disabled) and a kick of its
 /// sessions on every managed router.
-pub fn subscriber_suspended(
+pub(crate) fn subscriber_suspended(
     tx: &mut Tx<'_>,
     now: Timestamp,
     subscriber: SubscriberId,
@@ -77,7 +77,7 @@ pub fn subscriber_suspended(
 
 /// Everything a router should have: its RADIUS configuration and every subscriber. Returns
 /// how many subscriber jobs were enqueued (new or already waiting).
-pub fn reprovision_router(
+pub(crate) fn reprovision_router(
     tx: &mut Tx<'_>,
     now: Timestamp,
     router: RouterId,
@@ -93,7 +93,7 @@ pub fn reprovision_router(
 
 /// The service a subscriber uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
+pub(crate) enum Service {
     /// A hotspot user (`/ip/hotspot/user`).
     Hotspot,
     /// A PPP secret (`/ppp/secret`, service pppoe).
@@ -102,7 +102,7 @@ pub enum Service {
 
 /// A plan as a router profile: `/ip/hotspot/user/profile` or `/ppp/profile`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Profile {
+pub(crate) struct Profile {
     /// `sitebox-{plan}`.
     pub name: String,
     /// Mikrotik rate limit, `rx/tx`.
@@ -113,7 +113,7 @@ pub struct Profile {
 
 impl Profile {
     /// The profile of `plan`.
-    pub fn of(plan: &Plan) -> Self {
+    pub(crate) fn of(plan: &Plan) -> Self {
         Self {
             name: format!("sitebox-{}", plan.name),
             rate_limit: plan.rate_limit.clone(),
@@ -124,7 +124,7 @@ impl Profile {
 
 /// What a subscriber should look like on a router.
 #[derive(Clone, PartialEq, Eq)]
-pub enum Desired {
+pub(crate) enum Desired {
     /// Present, enabled or disabled, with its plan's profile.
     Present {
         /// Login name.
@@ -172,7 +172,7 @@ impl std::fmt::Debug for Desired {
 
 /// Provisioning jobs for the subscribers whose latest change `router` does not have (at most
 /// `limit`); returns how many. A pair whose job still waits is not doubled (unique key).
-pub fn catch_up(
+pub(crate) fn catch_up(
     tx: &mut Tx<'_>,
     now: Timestamp,
     router: RouterId,
@@ -187,7 +187,7 @@ pub fn catch_up(
 
 /// What `subscriber` should look like on a router at `now`; None when there is no such
 /// subscriber.
-pub fn desired(
+pub(crate) fn desired(
     conn: &rusqlite::Connection,
     secrets: &Secrets,
     subscriber: SubscriberId,

@@ -7,11 +7,11 @@ use super::DomainError;
 /// A validated rate limit, kept in MikroTik's own text form.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
-pub struct RateLimit(String);
+pub(crate) struct RateLimit(String);
 
 impl RateLimit {
     /// Validates `text` (e.g. `2M/4M`, `512k/2M 1M/4M 384k/1536k 16/16 8`).
-    pub fn parse(text: &str) -> Result<Self, DomainError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, DomainError> {
         let fields: Vec<&str> = text.split_whitespace().collect();
         let bad = || {
             DomainError::Invalid(format!(
@@ -41,7 +41,7 @@ impl RateLimit {
     }
 
     /// The text for Mikrotik-Rate-Limit.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -13,14 +13,14 @@ use crate::store::{Tx, sessions as sql};
 /// Which session to cut off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Kick {
+pub(crate) struct Kick {
     /// The sessions table's id.
     pub session_id: i64,
 }
 
 /// What a kick did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Kicked {
+pub(crate) struct Kicked {
     /// The session.
     pub session_id: i64,
     /// Its disconnect job (Disconnect-Request, then the RouterOS API).
@@ -29,7 +29,7 @@ pub struct Kicked {
 
 /// Cuts an open session off: a disconnect job, with an audit row. Refused for a session that
 /// is closed already.
-pub fn kick(
+pub(crate) fn kick(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,

@@ -15,7 +15,7 @@ use crate::store::{Tx, web as sql};
 /// A login to make.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewTechnician {
+pub(crate) struct NewTechnician {
     /// Login name: 1-64 characters without spaces.
     pub name: String,
     /// What they may do.
@@ -23,7 +23,7 @@ pub struct NewTechnician {
 }
 
 /// Makes a login with the argon2id `password_hash`.
-pub fn add(
+pub(crate) fn add(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,
@@ -48,7 +48,7 @@ pub fn add(
 }
 
 /// Removes a login (and its sessions).
-pub fn remove(
+pub(crate) fn remove(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,
@@ -68,7 +68,7 @@ pub fn remove(
 }
 
 /// Gives a login the argon2id `password_hash` and ends its sessions.
-pub fn set_password(
+pub(crate) fn set_password(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,

@@ -19,10 +19,10 @@ use crate::store::{Tx, vouchers as sql};
 
 /// Letters and digits that cannot be mistaken for each other when read off paper: no 0/O,
 /// 1/I/L, 5/S, 2/Z, 8/B.
-pub const ALPHABET: &[u8] = b"ACDEFGHJKMNPQRTUVWXY34679";
+pub(crate) const ALPHABET: &[u8] = b"ACDEFGHJKMNPQRTUVWXY34679";
 
 /// A new random code of `length` characters from [`ALPHABET`].
-pub fn new_code(length: usize) -> String {
+pub(crate) fn new_code(length: usize) -> String {
     (0..length)
         .map(|_| char::from(ALPHABET[fastrand::usize(..ALPHABET.len())]))
         .collect()
@@ -32,7 +32,7 @@ pub fn new_code(length: usize) -> String {
 /// `siteboxd vouchers generate`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Issue {
+pub(crate) struct Issue {
     /// The plan, by name or id.
     pub plan: String,
     /// How many, 1 to 10,000.
@@ -48,7 +48,7 @@ fn eight() -> usize {
 
 /// A batch printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issued {
+pub(crate) struct Issued {
     /// The batch's name.
     pub batch: String,
     /// Its vouchers.
@@ -58,7 +58,7 @@ pub struct Issued {
 }
 
 /// Prints a batch of vouchers for a plan given by name or id.
-pub fn issue(
+pub(crate) fn issue(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,
@@ -74,7 +74,7 @@ pub fn issue(
 }
 
 /// Generates `count` vouchers of `plan` in a new batch; returns the batch name and vouchers.
-pub fn generate(
+pub(crate) fn generate(
     tx: &mut Tx<'_>,
     actor: &Actor,
     now: Timestamp,
@@ -121,7 +121,7 @@ pub fn generate(
 
 /// Redeems unused voucher `code`: creates its subscriber (code as user name and password) and
 /// grants the plan. None when the code is not an unused voucher.
-pub fn redeem(
+pub(crate) fn redeem(
     tx: &mut Tx<'_>,
     secrets: &Secrets,
     now: Timestamp,
@@ -170,7 +170,7 @@ pub fn redeem(
 }
 
 /// The vouchers as CSV (code, plan, batch, state), for printing or a spreadsheet.
-pub fn csv(vouchers: &[Voucher]) -> String {
+pub(crate) fn csv(vouchers: &[Voucher]) -> String {
     let mut out = String::from("code,plan,batch,state\n");
     for v in vouchers {
         out.push_str(&format!(
@@ -193,7 +193,7 @@ fn csv_field(text: &str) -> String {
 }
 
 /// A printable A4 sheet of voucher cards (HTML, prints 3 across).
-pub fn sheet(site_name: &str, plan: &Plan, vouchers: &[Voucher]) -> String {
+pub(crate) fn sheet(site_name: &str, plan: &Plan, vouchers: &[Voucher]) -> String {
     let escape = |text: &str| {
         text.replace('&', "&amp;")
             .replace('<', "&lt;")

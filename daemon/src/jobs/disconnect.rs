@@ -32,7 +32,7 @@ use crate::store::{
 
 /// What the disconnect handlers need.
 #[derive(Debug, Clone)]
-pub struct Enforcer {
+pub(crate) struct Enforcer {
     /// The store.
     pub store: Store,
     /// To open RADIUS secrets.
@@ -56,7 +56,7 @@ const SILENT_FOR: Duration = Duration::from_secs(60);
 
 /// The routers that left a Disconnect-Request unanswered, and when.
 #[derive(Debug, Clone, Default)]
-pub struct SilentRouters(Arc<std::sync::Mutex<HashMap<RouterId, Timestamp>>>);
+pub(crate) struct SilentRouters(Arc<std::sync::Mutex<HashMap<RouterId, Timestamp>>>);
 
 impl SilentRouters {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RouterId, Timestamp>> {
@@ -81,7 +81,7 @@ impl SilentRouters {
 }
 
 /// Registers the disconnect and verify handlers.
-pub fn register(handlers: &mut Handlers, enforcer: Enforcer) {
+pub(crate) fn register(handlers: &mut Handlers, enforcer: Enforcer) {
     let enforcer = Arc::new(enforcer);
     let e = Arc::clone(&enforcer);
     handlers.register_kind(move |job: DisconnectSession| {

@@ -12,7 +12,7 @@ use crate::queue::{Handlers, JobError, PeriodicJob};
 use crate::store::Store;
 
 /// Registers the expiry handlers; returns the sweep's schedule.
-pub fn register(
+pub(crate) fn register(
     handlers: &mut Handlers,
     store: &Store,
     clock: &SharedClock,

@@ -28,7 +28,7 @@ use crate::store::{Store, routers as router_sql};
 
 /// What the health handlers need.
 #[derive(Debug, Clone)]
-pub struct Poller {
+pub(crate) struct Poller {
     /// The store.
     pub store: Store,
     /// The clock.
@@ -45,13 +45,13 @@ pub struct Poller {
 
 impl Poller {
     /// The deadline of one whole poll (connect, login, four commands).
-    pub fn deadline(&self) -> Duration {
+    pub(crate) fn deadline(&self) -> Duration {
         self.command_timeout * 3
     }
 }
 
 /// Registers the sweep and poll handlers; returns the sweep's schedule.
-pub fn register(handlers: &mut Handlers, poller: Poller) -> Vec<PeriodicJob> {
+pub(crate) fn register(handlers: &mut Handlers, poller: Poller) -> Vec<PeriodicJob> {
     let poller = Arc::new(poller);
     let p = Arc::clone(&poller);
     handlers.register_kind(move |_job: HealthSweep| {
@@ -83,7 +83,7 @@ pub fn register(handlers: &mut Handlers, poller: Poller) -> Vec<PeriodicJob> {
 impl Poller {
     /// Polls router `id` and records what it found; a router that cannot be reached is
     /// recorded down, which is not a job failure.
-    pub async fn poll(&self, id: RouterId) -> Result<(), JobError> {
+    pub(crate) async fn poll(&self, id: RouterId) -> Result<(), JobError> {
         let router = self
             .store
             .read(move |conn| router_sql::get(conn, id))
@@ -189,7 +189,7 @@ async fn probe(link: &ApiRouter) -> Result<Reached, ApiError> {
 }
 
 /// RouterOS uptime (`2w1d03:04:05`, `1d2h3m4s`, `45s`) in seconds.
-pub fn uptime_seconds(text: &str) -> Option<i64> {
+pub(crate) fn uptime_seconds(text: &str) -> Option<i64> {
     if text.trim().is_empty() {
         return None;
     }

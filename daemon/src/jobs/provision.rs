@@ -37,7 +37,7 @@ const ROUNDS: usize = 3;
 
 /// What the provisioning handlers need.
 #[derive(Debug, Clone)]
-pub struct Provisioner {
+pub(crate) struct Provisioner {
     /// The store.
     pub store: Store,
     /// To open passwords and RADIUS secrets.
@@ -53,7 +53,7 @@ pub struct Provisioner {
 }
 
 /// Registers the provision, plan, kick and configure handlers.
-pub fn register(handlers: &mut Handlers, provisioner: Provisioner) {
+pub(crate) fn register(handlers: &mut Handlers, provisioner: Provisioner) {
     let provisioner = Arc::new(provisioner);
     let p = Arc::clone(&provisioner);
     handlers.register_kind(move |job: ProvisionSubscriber| {

@@ -5,7 +5,7 @@
 pub mod event;
 mod ids;
 pub mod job;
-pub mod payment;
+pub(crate) mod payment;
 pub mod plan;
 pub mod router;
 pub mod session;
@@ -13,6 +13,6 @@ mod stored;
 pub mod subscriber;
 pub mod subscription;
 pub mod technician;
-pub mod voucher;
+pub(crate) mod voucher;
 
 pub use ids::{PlanId, RouterId, SubscriberId, SubscriptionId};

@@ -8,7 +8,7 @@ use crate::clock::Timestamp;
 stored_enum! {
     /// Who took the money. A confirmation naming another provider is recorded as sent and
     /// rejected, so the stored `provider` column stays text.
-    pub enum Provider {
+    pub(crate) enum Provider {
         /// M-Pesa, confirmed by the cloud.
         Mpesa = "mpesa",
         /// Cash at the site.
@@ -18,7 +18,7 @@ stored_enum! {
 
 stored_enum! {
     /// What became of a payment.
-    pub enum PaymentState {
+    pub(crate) enum PaymentState {
         /// A subscription was granted.
         Applied = "applied",
         /// Kept, and refused with a reason for a technician.
@@ -28,7 +28,7 @@ stored_enum! {
 
 /// A stored payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Payment {
+pub(crate) struct Payment {
     /// Row id.
     pub id: i64,
     /// `mpesa`, `cash` or `voucher`.
@@ -53,7 +53,7 @@ pub struct Payment {
 
 /// A payment row to insert.
 #[derive(Debug)]
-pub struct NewPayment<'a> {
+pub(crate) struct NewPayment<'a> {
     pub provider: &'a str,
     pub receipt: &'a str,
     pub checkout_request_id: Option<&'a str>,

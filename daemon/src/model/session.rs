@@ -57,7 +57,7 @@ pub struct Session {
 
 /// An open accounting session with what its subscription has left.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LiveSession {
+pub(crate) struct LiveSession {
     /// The sessions table's id (what the kick button sends).
     pub id: i64,
     /// The router's name.

@@ -18,17 +18,17 @@ macro_rules! stored_enum {
 
         impl $name {
             /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            $vis const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The stored and wire name.
-            pub const fn as_str(self) -> &'static str {
+            $vis const fn as_str(self) -> &'static str {
                 match self {
                     $( $name::$variant => $text ),+
                 }
             }
 
             /// The value named `text`.
-            pub fn parse(text: &str) -> Option<Self> {
+            $vis fn parse(text: &str) -> Option<Self> {
                 match text {
                     $( $text => Some($name::$variant), )+
                     _ => None,

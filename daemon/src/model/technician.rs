@@ -17,7 +17,7 @@ stored_enum! {
 
 /// A technician account (without its password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Technician {
+pub(crate) struct Technician {
     /// Row id.
     pub id: i64,
     /// Login name.

@@ -6,7 +6,7 @@ use super::stored::stored_enum;
 
 stored_enum! {
     /// Whether a voucher can still be used.
-    pub enum VoucherState {
+    pub(crate) enum VoucherState {
         /// Not used yet.
         Unused = "unused",
         /// Redeemed by its first login.
@@ -18,7 +18,7 @@ stored_enum! {
 
 /// A voucher as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Voucher {
+pub(crate) struct Voucher {
     /// Row id.
     pub id: i64,
     /// The code.

@@ -13,7 +13,7 @@ pub struct Backoff {
 }
 
 /// The jitter's half-width, as a fraction of the delay.
-pub const JITTER: f64 = 0.2;
+pub(super) const JITTER: f64 = 0.2;
 
 impl Backoff {
     /// The delay after failed attempt `attempt` (from 1), with random jitter.

@@ -32,7 +32,7 @@ impl JobError {
 }
 
 /// A boxed future of a job attempt.
-pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'static>>;
+pub(super) type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send + 'static>>;
 
 /// Runs jobs of one kind. Must be idempotent: a job can run again after a crash.
 pub trait Handler: Send + Sync + 'static {

@@ -13,7 +13,7 @@ use crate::secrets::Secrets;
 use crate::store::{Store, routers as router_sql};
 
 /// Every active router as a RADIUS client.
-pub async fn load_clients(
+pub(crate) async fn load_clients(
     store: &Store,
     secrets: &Secrets,
 ) -> Result<Vec<(IpAddr, Client)>, DomainError> {
@@ -40,7 +40,7 @@ pub async fn load_clients(
 }
 
 /// Keeps `clients` in step with the routers table until `shutdown`.
-pub async fn watch_routers(
+pub(crate) async fn watch_routers(
     store: Store,
     secrets: Secrets,
     clients: Arc<Clients>,

@@ -5,6 +5,6 @@ mod clients;
 mod policy;
 mod summary;
 
-pub use clients::{load_clients, watch_routers};
-pub use policy::StorePolicy;
-pub use summary::summarize_rejects;
+pub(crate) use clients::{load_clients, watch_routers};
+pub(crate) use policy::StorePolicy;
+pub(crate) use summary::summarize_rejects;

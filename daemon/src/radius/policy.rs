@@ -25,7 +25,7 @@ use crate::store::{
 
 /// Answers the RADIUS server from the store.
 #[derive(Debug, Clone)]
-pub struct StorePolicy {
+pub(crate) struct StorePolicy {
     store: Store,
     secrets: Secrets,
     clock: SharedClock,
@@ -33,7 +33,7 @@ pub struct StorePolicy {
 
 impl StorePolicy {
     /// A policy over `store`.
-    pub fn new(store: Store, secrets: Secrets, clock: SharedClock) -> Self {
+    pub(crate) fn new(store: Store, secrets: Secrets, clock: SharedClock) -> Self {
         Self {
             store,
             secrets,

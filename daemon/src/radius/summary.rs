@@ -14,7 +14,7 @@ use crate::model::event::{Actor, NewEvent};
 use crate::store::{Store, StoreError};
 
 /// Every `every`, emits the rejects counted since the last summary (nothing when none).
-pub async fn summarize_rejects(
+pub(crate) async fn summarize_rejects(
     store: Store,
     clock: SharedClock,
     counters: Arc<Counters>,

@@ -24,7 +24,7 @@ use crate::config::StoreConfig;
 
 /// What a backup wrote.
 #[derive(Debug, Clone)]
-pub struct BackupReport {
+pub(crate) struct BackupReport {
     /// The backup file.
     pub path: PathBuf,
     /// Its size.
@@ -35,7 +35,7 @@ pub struct BackupReport {
 
 /// What a restore did.
 #[derive(Debug, Clone)]
-pub struct RestoreReport {
+pub(crate) struct RestoreReport {
     /// The database file now in place.
     pub database: PathBuf,
     /// Where the database it replaced was moved, if there was one.
@@ -45,7 +45,7 @@ pub struct RestoreReport {
 }
 
 /// Copies the database of `config` to `target`, consistently, while a daemon may be writing.
-pub fn backup(config: &StoreConfig, target: &Path) -> Result<BackupReport, StoreError> {
+pub(crate) fn backup(config: &StoreConfig, target: &Path) -> Result<BackupReport, StoreError> {
     let source_path = config.database_path();
     if !source_path.exists() {
         return Err(io_error(
@@ -87,7 +87,7 @@ pub fn backup(config: &StoreConfig, target: &Path) -> Result<BackupReport, Store
 
 /// Replaces the database of `config` with the backup at `source`. Fails with
 /// [`StoreError::Locked`] while a daemon runs on it.
-pub fn restore(config: &StoreConfig, source: &Path) -> Result<RestoreReport, StoreError> {
+pub(crate) fn restore(config: &StoreConfig, source: &Path) -> Result<RestoreReport, StoreError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|err| io_error(&config.data_dir, err))?;
     let database = config.database_path();
     // Held until the end: no daemon can start on a half-restored directory.
@@ -122,10 +122,11 @@ pub fn restore(config: &StoreConfig, source: &Path) -> Result<RestoreReport, Sto
     sync_file(&temp)?;
 
     let previous = if database.exists() {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        // A name for the file set aside, by the real time of the restore.
+        let stamp = {
+            use crate::clock::Clock as _;
+            crate::clock::SystemClock.now().as_millis() / 1000
+        };
         let aside = sibling(&database, &format!(".pre-restore-{stamp}"));
         // The -wal may hold commits not yet in the main file: it moves with it, under the
         // name SQLite looks for beside the new name.

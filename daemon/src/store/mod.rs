@@ -4,27 +4,27 @@
 //! one write transaction with the domain rows, the jobs it causes, its outbox event and its audit
 //! row; nothing is announced that did not commit.
 
-pub mod backup;
+pub(crate) mod backup;
 mod bus;
 mod error;
 mod external;
 pub mod jobs;
 mod migrations;
-pub mod outbox;
-pub mod payments;
-pub mod periodic;
-pub mod plans;
+pub(crate) mod outbox;
+pub(crate) mod payments;
+pub(crate) mod periodic;
+pub(crate) mod plans;
 mod readers;
-pub mod router_health;
-pub mod routers;
-pub mod sessions;
-pub mod subscribers;
-pub mod subscriptions;
-pub mod sync;
+pub(crate) mod router_health;
+pub(crate) mod routers;
+pub(crate) mod sessions;
+pub(crate) mod subscribers;
+pub(crate) mod subscriptions;
+pub(crate) mod sync;
 mod tx;
-pub mod vouchers;
+pub(crate) mod vouchers;
 mod wakeups;
-pub mod web;
+pub(crate) mod web;
 mod writer;
 
 use std::fs::File;

@@ -80,7 +80,11 @@ fn insert(
 }
 
 /// Up to `limit` events after `seq`, in order.
-pub fn after(conn: &Connection, seq: i64, limit: u32) -> Result<Vec<EventRecord>, StoreError> {
+pub(crate) fn after(
+    conn: &Connection,
+    seq: i64,
+    limit: u32,
+) -> Result<Vec<EventRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.seq, o.id, o.type, o.schema_version, o.occurred_at, o.boot_id, o.uptime_ms,
                 o.payload, o.subject
@@ -125,7 +129,11 @@ pub fn after(conn: &Connection, seq: i64, limit: u32) -> Result<Vec<EventRecord>
 }
 
 /// The events with `after < seq < before`, in order.
-pub fn between(conn: &Connection, after: i64, before: i64) -> Result<Vec<EventRecord>, StoreError> {
+pub(crate) fn between(
+    conn: &Connection,
+    after: i64,
+    before: i64,
+) -> Result<Vec<EventRecord>, StoreError> {
     let limit = u32::try_from(before.saturating_sub(after).max(0)).unwrap_or(u32::MAX);
     Ok(self::after(conn, after, limit)?
         .into_iter()
@@ -134,7 +142,7 @@ pub fn between(conn: &Connection, after: i64, before: i64) -> Result<Vec<EventRe
 }
 
 /// The highest sequence number written so far (0 when none).
-pub fn last_seq(conn: &Connection) -> Result<i64, StoreError> {
+pub(crate) fn last_seq(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn
         .query_row(
             "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'",
@@ -145,9 +153,10 @@ pub fn last_seq(conn: &Connection) -> Result<i64, StoreError> {
         .unwrap_or(0))
 }
 
+#[cfg(test)]
 /// One row of the audit log.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AuditEntry {
+pub(crate) struct AuditEntry {
     /// When.
     pub at: Timestamp,
     /// Who.
@@ -162,8 +171,9 @@ pub struct AuditEntry {
     pub event_seq: Option<i64>,
 }
 
+#[cfg(test)]
 /// The newest `limit` audit entries, newest first.
-pub fn recent_audit(conn: &Connection, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+pub(crate) fn recent_audit(conn: &Connection, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, actor, action, subject, detail, event_seq FROM audit_log ORDER BY id DESC LIMIT ?1",
     )?;

@@ -6,7 +6,7 @@ use super::StoreError;
 use crate::model::payment::{NewPayment, Payment, PaymentState};
 
 /// The payment with `receipt`: (id, state).
-pub fn by_receipt(
+pub(crate) fn by_receipt(
     conn: &Connection,
     receipt: &str,
 ) -> Result<Option<(i64, PaymentState)>, StoreError> {
@@ -17,7 +17,7 @@ pub fn by_receipt(
 }
 
 /// Inserts a payment.
-pub fn insert(conn: &Connection, p: &NewPayment<'_>) -> Result<i64, StoreError> {
+pub(crate) fn insert(conn: &Connection, p: &NewPayment<'_>) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO payments (provider, receipt, checkout_request_id, amount, currency, phone, plan_id, subscriber_id,
                                mac, state, reason, raw, received_at)
@@ -42,7 +42,7 @@ pub fn insert(conn: &Connection, p: &NewPayment<'_>) -> Result<i64, StoreError> 
 }
 
 /// Links the subscription a payment granted.
-pub fn set_subscription(
+pub(crate) fn set_subscription(
     conn: &Connection,
     payment: i64,
     subscription: i64,
@@ -72,7 +72,7 @@ fn payment(row: &rusqlite::Row<'_>) -> rusqlite::Result<Payment> {
 }
 
 /// Payments, newest first; only rejected ones when `rejected_only`.
-pub fn list(
+pub(crate) fn list(
     conn: &Connection,
     rejected_only: bool,
     limit: u32,
@@ -85,7 +85,7 @@ pub fn list(
 }
 
 /// Payments that took money but granted nothing (rejected, or no subscription), newest first.
-pub fn unprovisioned(conn: &Connection, limit: u32) -> Result<Vec<Payment>, StoreError> {
+pub(crate) fn unprovisioned(conn: &Connection, limit: u32) -> Result<Vec<Payment>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM payments
          WHERE state = 'rejected' OR subscription_id IS NULL ORDER BY id DESC LIMIT ?1"
@@ -95,7 +95,7 @@ pub fn unprovisioned(conn: &Connection, limit: u32) -> Result<Vec<Payment>, Stor
 }
 
 /// The payment with `receipt` (matched without regard to case).
-pub fn find(conn: &Connection, receipt: &str) -> Result<Option<Payment>, StoreError> {
+pub(crate) fn find(conn: &Connection, receipt: &str) -> Result<Option<Payment>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM payments WHERE receipt = ?1 COLLATE NOCASE"
@@ -104,8 +104,12 @@ pub fn find(conn: &Connection, receipt: &str) -> Result<Option<Payment>, StoreEr
         .optional()?)
 }
 
+#[cfg(test)]
 /// How many subscriptions were granted from payment receipts (for the oracle: one per receipt).
-pub fn subscriptions_per_receipt(conn: &Connection, receipt: &str) -> Result<i64, StoreError> {
+pub(crate) fn subscriptions_per_receipt(
+    conn: &Connection,
+    receipt: &str,
+) -> Result<i64, StoreError> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM subscriptions s JOIN payments p ON s.payment_id = p.id WHERE p.receipt = ?1",
         [receipt],

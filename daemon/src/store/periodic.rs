@@ -6,7 +6,7 @@ use super::StoreError;
 use crate::clock::Timestamp;
 
 /// When periodic job `name` is next due; None when it never ran.
-pub fn next_at(conn: &Connection, name: &str) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn next_at(conn: &Connection, name: &str) -> Result<Option<Timestamp>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT next_at FROM periodic_jobs WHERE name = ?1")?
         .query_row([name], |row| row.get(0))
@@ -14,7 +14,7 @@ pub fn next_at(conn: &Connection, name: &str) -> Result<Option<Timestamp>, Store
 }
 
 /// Records when periodic job `name` is next due.
-pub fn set_next_at(conn: &Connection, name: &str, at: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn set_next_at(conn: &Connection, name: &str, at: Timestamp) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO periodic_jobs (name, next_at) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET next_at = excluded.next_at",

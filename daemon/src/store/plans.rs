@@ -30,7 +30,11 @@ fn plan(row: &Row<'_>) -> rusqlite::Result<Plan> {
 }
 
 /// Inserts a validated plan.
-pub fn insert(conn: &Connection, plan: &NewPlan, now: Timestamp) -> Result<PlanId, StoreError> {
+pub(crate) fn insert(
+    conn: &Connection,
+    plan: &NewPlan,
+    now: Timestamp,
+) -> Result<PlanId, StoreError> {
     conn.prepare_cached(
         "INSERT INTO plans (name, kind, price, currency, validity_s, time_limit_s, data_limit, rate_limit, shared_users,
                             mac_binding, idle_timeout_s, interim_s, created_at, updated_at)
@@ -55,7 +59,7 @@ pub fn insert(conn: &Connection, plan: &NewPlan, now: Timestamp) -> Result<PlanI
 }
 
 /// A plan by id.
-pub fn get(conn: &Connection, id: PlanId) -> Result<Option<Plan>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: PlanId) -> Result<Option<Plan>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM plans WHERE id = ?1"))?
         .query_row([id.0], plan)
@@ -63,7 +67,7 @@ pub fn get(conn: &Connection, id: PlanId) -> Result<Option<Plan>, StoreError> {
 }
 
 /// A plan by name.
-pub fn by_name(conn: &Connection, name: &str) -> Result<Option<Plan>, StoreError> {
+pub(crate) fn by_name(conn: &Connection, name: &str) -> Result<Option<Plan>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM plans WHERE name = ?1"))?
         .query_row([name], plan)
@@ -71,14 +75,14 @@ pub fn by_name(conn: &Connection, name: &str) -> Result<Option<Plan>, StoreError
 }
 
 /// Every plan, by name.
-pub fn list(conn: &Connection) -> Result<Vec<Plan>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Plan>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM plans ORDER BY name"))?;
     let rows = stmt.query_map([], plan)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Sets `active` or `disabled`.
-pub fn set_state(
+pub(crate) fn set_state(
     conn: &Connection,
     id: PlanId,
     state: PlanState,
@@ -90,7 +94,7 @@ pub fn set_state(
 }
 
 /// Writes a plan's editable fields (everything but name, kind, currency and state).
-pub fn update(conn: &Connection, plan: &Plan, now: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn update(conn: &Connection, plan: &Plan, now: Timestamp) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE plans SET price = ?1, validity_s = ?2, time_limit_s = ?3, data_limit = ?4, rate_limit = ?5,
                           shared_users = ?6, mac_binding = ?7, idle_timeout_s = ?8, interim_s = ?9,

@@ -36,14 +36,14 @@ fn health(row: &Row<'_>) -> rusqlite::Result<RouterHealth> {
 }
 
 /// Every router's health, by name.
-pub fn list(conn: &Connection) -> Result<Vec<RouterHealth>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<RouterHealth>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM routers ORDER BY name"))?;
     let rows = stmt.query_map([], health)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// One router's health.
-pub fn get(conn: &Connection, id: RouterId) -> Result<Option<RouterHealth>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: RouterId) -> Result<Option<RouterHealth>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM routers WHERE id = ?1"))?
         .query_row([id.0], health)
@@ -51,7 +51,7 @@ pub fn get(conn: &Connection, id: RouterId) -> Result<Option<RouterHealth>, Stor
 }
 
 /// Records a poll that reached the router: status `up`.
-pub fn record_up(
+pub(crate) fn record_up(
     conn: &Connection,
     id: RouterId,
     seen: &Reached,
@@ -78,7 +78,7 @@ pub fn record_up(
 }
 
 /// Records a poll that failed: status `down` with the error; the last figures are kept.
-pub fn record_down(
+pub(crate) fn record_down(
     conn: &Connection,
     id: RouterId,
     error: &str,
@@ -93,14 +93,14 @@ pub fn record_down(
 }
 
 /// Records the last error a job got from the router (the health poll decides up or down).
-pub fn record_error(conn: &Connection, id: RouterId, error: &str) -> Result<(), StoreError> {
+pub(crate) fn record_error(conn: &Connection, id: RouterId, error: &str) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE routers SET last_error = ?1 WHERE id = ?2")?
         .execute(params![error, id.0])?;
     Ok(())
 }
 
 /// Active routers with RouterOS API access: the ones provisioning and health polling manage.
-pub fn managed(conn: &Connection) -> Result<Vec<RouterId>, StoreError> {
+pub(crate) fn managed(conn: &Connection) -> Result<Vec<RouterId>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM routers WHERE state = 'active' AND api_host IS NOT NULL
          AND api_user IS NOT NULL ORDER BY id",
@@ -110,7 +110,7 @@ pub fn managed(conn: &Connection) -> Result<Vec<RouterId>, StoreError> {
 }
 
 /// Every subscriber not deleted, by id.
-pub fn subscriber_ids(conn: &Connection) -> Result<Vec<SubscriberId>, StoreError> {
+pub(crate) fn subscriber_ids(conn: &Connection) -> Result<Vec<SubscriberId>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id FROM subscribers WHERE state != 'deleted' ORDER BY id")?;
     let rows = stmt.query_map([], |row| row.get(0).map(SubscriberId))?;
@@ -118,7 +118,7 @@ pub fn subscriber_ids(conn: &Connection) -> Result<Vec<SubscriberId>, StoreError
 }
 
 /// A change to `subscriber` that `router` must get: its wanted revision goes up.
-pub fn bump_wanted(
+pub(crate) fn bump_wanted(
     conn: &Connection,
     router: RouterId,
     subscriber: SubscriberId,
@@ -132,7 +132,7 @@ pub fn bump_wanted(
 }
 
 /// The wanted revision of (`router`, `subscriber`); 0 when never changed.
-pub fn wanted(
+pub(crate) fn wanted(
     conn: &Connection,
     router: RouterId,
     subscriber: SubscriberId,
@@ -147,7 +147,7 @@ pub fn wanted(
 }
 
 /// The router has revision `revision` of the subscriber (never moves back).
-pub fn mark_applied(
+pub(crate) fn mark_applied(
     conn: &Connection,
     router: RouterId,
     subscriber: SubscriberId,
@@ -162,7 +162,7 @@ pub fn mark_applied(
 }
 
 /// Up to `limit` subscribers whose latest change `router` does not have yet.
-pub fn behind(
+pub(crate) fn behind(
     conn: &Connection,
     router: RouterId,
     limit: u32,

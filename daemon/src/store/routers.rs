@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::StoreError;
 use crate::clock::Timestamp;
 use crate::model::RouterId;
-use crate::model::router::{NewRouter, Router, RouterState, RouterStatus};
+use crate::model::router::{NewRouter, Router, RouterState};
 
 const COLUMNS: &str =
     "id, name, nas_ip, nas_identifier, coa_port, require_message_authenticator, api_host, api_port,
@@ -32,7 +32,7 @@ fn router(row: &Row<'_>) -> rusqlite::Result<Router> {
 }
 
 /// Inserts a router with its sealed secrets.
-pub fn insert(
+pub(crate) fn insert(
     conn: &Connection,
     router: &NewRouter,
     secret: &[u8],
@@ -64,7 +64,7 @@ pub fn insert(
 }
 
 /// A router by id.
-pub fn get(conn: &Connection, id: RouterId) -> Result<Option<Router>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: RouterId) -> Result<Option<Router>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM routers WHERE id = ?1"))?
         .query_row([id.0], router)
@@ -72,7 +72,7 @@ pub fn get(conn: &Connection, id: RouterId) -> Result<Option<Router>, StoreError
 }
 
 /// A router by name.
-pub fn by_name(conn: &Connection, name: &str) -> Result<Option<Router>, StoreError> {
+pub(crate) fn by_name(conn: &Connection, name: &str) -> Result<Option<Router>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM routers WHERE name = ?1"))?
         .query_row([name], router)
@@ -80,7 +80,7 @@ pub fn by_name(conn: &Connection, name: &str) -> Result<Option<Router>, StoreErr
 }
 
 /// A router by its RADIUS source address.
-pub fn by_nas_ip(conn: &Connection, ip: &str) -> Result<Option<Router>, StoreError> {
+pub(crate) fn by_nas_ip(conn: &Connection, ip: &str) -> Result<Option<Router>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM routers WHERE nas_ip = ?1"))?
         .query_row([ip], router)
@@ -88,14 +88,14 @@ pub fn by_nas_ip(conn: &Connection, ip: &str) -> Result<Option<Router>, StoreErr
 }
 
 /// Every router, by name.
-pub fn list(conn: &Connection) -> Result<Vec<Router>, StoreError> {
+pub(crate) fn list(conn: &Connection) -> Result<Vec<Router>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM routers ORDER BY name"))?;
     let rows = stmt.query_map([], router)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Sets `active` or `disabled`.
-pub fn set_state(
+pub(crate) fn set_state(
     conn: &Connection,
     id: RouterId,
     state: RouterState,
@@ -106,25 +106,11 @@ pub fn set_state(
     Ok(())
 }
 
-/// Records a health status; returns whether it changed.
-pub fn set_status(
+/// The sealed RADIUS secret.
+pub(crate) fn radius_secret(
     conn: &Connection,
     id: RouterId,
-    status: RouterStatus,
-    detail: Option<&str>,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE routers SET status = ?1, status_detail = ?2, updated_at = ?3
-             WHERE id = ?4 AND (status IS NOT ?1 OR status_detail IS NOT ?2)",
-        )?
-        .execute(params![status, detail, now, id.0])?;
-    Ok(changed == 1)
-}
-
-/// The sealed RADIUS secret.
-pub fn radius_secret(conn: &Connection, id: RouterId) -> Result<Option<Vec<u8>>, StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT radius_secret FROM routers WHERE id = ?1")?
         .query_row([id.0], |row| row.get(0))
@@ -132,7 +118,7 @@ pub fn radius_secret(conn: &Connection, id: RouterId) -> Result<Option<Vec<u8>>,
 }
 
 /// The sealed API password, if any.
-pub fn api_password(conn: &Connection, id: RouterId) -> Result<Option<Vec<u8>>, StoreError> {
+pub(crate) fn api_password(conn: &Connection, id: RouterId) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT api_password FROM routers WHERE id = ?1")?
         .query_row([id.0], |row| row.get(0))

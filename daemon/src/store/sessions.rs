@@ -36,7 +36,7 @@ fn session(row: &Row<'_>) -> rusqlite::Result<Session> {
 }
 
 /// A session by router and Acct-Session-Id.
-pub fn get(
+pub(crate) fn get(
     conn: &Connection,
     router: RouterId,
     acct_session_id: &str,
@@ -50,7 +50,7 @@ pub fn get(
 }
 
 /// A session by id.
-pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Session>, StoreError> {
+pub(crate) fn by_id(conn: &Connection, id: i64) -> Result<Option<Session>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"))?
         .query_row([id], session)
@@ -58,7 +58,7 @@ pub fn by_id(conn: &Connection, id: i64) -> Result<Option<Session>, StoreError> 
 }
 
 /// Inserts an open session with zero counters; returns its id.
-pub fn insert(conn: &Connection, s: &Session) -> Result<i64, StoreError> {
+pub(crate) fn insert(conn: &Connection, s: &Session) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO sessions (router_id, acct_session_id, subscriber_id, subscription_id, username, mac, framed_ip,
                                nas_port_id, state, started_at, updated_at)
@@ -79,7 +79,7 @@ pub fn insert(conn: &Connection, s: &Session) -> Result<i64, StoreError> {
 }
 
 /// Stores new counters (never lower than the stored ones) and, for a Stop, closes the session.
-pub fn update(
+pub(crate) fn update(
     conn: &Connection,
     id: i64,
     seconds: i64,
@@ -105,7 +105,7 @@ pub fn update(
 }
 
 /// The subscriber's open sessions.
-pub fn open_for_subscriber(
+pub(crate) fn open_for_subscriber(
     conn: &Connection,
     subscriber: SubscriberId,
 ) -> Result<Vec<Session>, StoreError> {
@@ -117,7 +117,10 @@ pub fn open_for_subscriber(
 }
 
 /// The router's open sessions.
-pub fn open_for_router(conn: &Connection, router: RouterId) -> Result<Vec<Session>, StoreError> {
+pub(crate) fn open_for_router(
+    conn: &Connection,
+    router: RouterId,
+) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE router_id = ?1 AND state = 'open' ORDER BY id"
     ))?;
@@ -126,7 +129,7 @@ pub fn open_for_router(conn: &Connection, router: RouterId) -> Result<Vec<Sessio
 }
 
 /// Open sessions, newest first.
-pub fn open(conn: &Connection, limit: u32) -> Result<Vec<Session>, StoreError> {
+pub(crate) fn open(conn: &Connection, limit: u32) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE state = 'open' ORDER BY started_at DESC LIMIT ?1"
     ))?;
@@ -135,7 +138,7 @@ pub fn open(conn: &Connection, limit: u32) -> Result<Vec<Session>, StoreError> {
 }
 
 /// Open sessions whose subscription is on `plan`.
-pub fn open_on_plan(conn: &Connection, plan: PlanId) -> Result<Vec<Session>, StoreError> {
+pub(crate) fn open_on_plan(conn: &Connection, plan: PlanId) -> Result<Vec<Session>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE state = 'open'
            AND subscription_id IN (SELECT id FROM subscriptions WHERE plan_id = ?1) ORDER BY id"

@@ -8,7 +8,7 @@ use crate::model::SubscriberId;
 use crate::model::subscriber::{NewSubscriber, Subscriber, SubscriberState};
 
 /// Inserts a subscriber with its sealed credentials.
-pub fn insert(
+pub(crate) fn insert(
     conn: &Connection,
     new: &NewSubscriber,
     password: Option<&[u8]>,
@@ -68,22 +68,32 @@ fn fetch(
 }
 
 /// A subscriber by id.
-pub fn get(conn: &Connection, id: SubscriberId) -> Result<Option<Subscriber>, StoreError> {
+pub(crate) fn get(conn: &Connection, id: SubscriberId) -> Result<Option<Subscriber>, StoreError> {
     Ok(fetch(conn, "id = ?1", &id.0)?.map(|(s, _, _)| s))
 }
 
 /// A subscriber by username.
-pub fn by_username(conn: &Connection, username: &str) -> Result<Option<Subscriber>, StoreError> {
+pub(crate) fn by_username(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<Subscriber>, StoreError> {
     Ok(fetch(conn, "username = ?1", &username)?.map(|(s, _, _)| s))
 }
 
 /// A subscriber with its sealed password and NT hash.
-pub fn with_credentials(conn: &Connection, username: &str) -> Result<Option<Row>, StoreError> {
+pub(crate) fn with_credentials(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<Row>, StoreError> {
     fetch(conn, "username = ?1 AND state != 'deleted'", &username)
 }
 
 /// Subscribers whose username or phone contains `search`, by username.
-pub fn search(conn: &Connection, search: &str, limit: u32) -> Result<Vec<Subscriber>, StoreError> {
+pub(crate) fn search(
+    conn: &Connection,
+    search: &str,
+    limit: u32,
+) -> Result<Vec<Subscriber>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM subscribers WHERE username LIKE '%' || ?1 || '%' OR phone LIKE '%' || ?1 || '%'
          ORDER BY username LIMIT ?2",
@@ -101,7 +111,7 @@ pub fn search(conn: &Connection, search: &str, limit: u32) -> Result<Vec<Subscri
 }
 
 /// Sets the state.
-pub fn set_state(
+pub(crate) fn set_state(
     conn: &Connection,
     id: SubscriberId,
     state: SubscriberState,
@@ -113,7 +123,7 @@ pub fn set_state(
 }
 
 /// Binds a MAC (no-op when bound already).
-pub fn bind_mac(
+pub(crate) fn bind_mac(
     conn: &Connection,
     id: SubscriberId,
     mac: &str,
@@ -124,13 +134,4 @@ pub fn bind_mac(
     )?
     .execute(params![id.0, mac, now])?;
     Ok(())
-}
-
-/// How many subscribers there are, by state.
-pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM subscribers WHERE state != 'deleted'",
-        [],
-        |row| row.get(0),
-    )?)
 }

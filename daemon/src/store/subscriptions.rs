@@ -31,7 +31,7 @@ fn subscription(row: &Row<'_>) -> rusqlite::Result<Subscription> {
 }
 
 /// Inserts a queued subscription with the plan's limits copied.
-pub fn insert(
+pub(crate) fn insert(
     conn: &Connection,
     subscriber: SubscriberId,
     plan: &Plan,
@@ -47,7 +47,10 @@ pub fn insert(
 }
 
 /// A subscription by id.
-pub fn get(conn: &Connection, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+pub(crate) fn get(
+    conn: &Connection,
+    id: SubscriptionId,
+) -> Result<Option<Subscription>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM subscriptions WHERE id = ?1"
@@ -61,7 +64,7 @@ pub fn get(conn: &Connection, id: SubscriptionId) -> Result<Option<Subscription>
 /// Two lookups on `subscriptions_current`, each in index order: one query with
 /// `state IN ('active', 'queued') ORDER BY state = 'active' DESC, id` built two temporary
 /// b-trees (the IN list and the sort) on every call, 38 % of a RADIUS login's instructions.
-pub fn current(
+pub(crate) fn current(
     conn: &Connection,
     subscriber: SubscriberId,
 ) -> Result<Option<Subscription>, StoreError> {
@@ -85,7 +88,7 @@ pub fn current(
 }
 
 /// The subscriber's most recent subscription, whatever its state.
-pub fn latest(
+pub(crate) fn latest(
     conn: &Connection,
     subscriber: SubscriberId,
 ) -> Result<Option<Subscription>, StoreError> {
@@ -98,7 +101,7 @@ pub fn latest(
 }
 
 /// The subscriber's oldest queued subscription.
-pub fn next_queued(
+pub(crate) fn next_queued(
     conn: &Connection,
     subscriber: SubscriberId,
 ) -> Result<Option<SubscriptionId>, StoreError> {
@@ -109,7 +112,7 @@ pub fn next_queued(
 }
 
 /// Marks a subscription active from `starts_at` to `expires_at`.
-pub fn activate(
+pub(crate) fn activate(
     conn: &Connection,
     id: SubscriptionId,
     starts_at: Timestamp,
@@ -124,7 +127,7 @@ pub fn activate(
 
 /// Ends an active subscription as `state` (expired, exhausted or cancelled). False when it was
 /// not active (ended already).
-pub fn end(
+pub(crate) fn end(
     conn: &Connection,
     id: SubscriptionId,
     state: SubscriptionState,
@@ -139,7 +142,7 @@ pub fn end(
 }
 
 /// Active subscriptions whose expiry is at or before `now`.
-pub fn due_to_expire(
+pub(crate) fn due_to_expire(
     conn: &Connection,
     now: Timestamp,
     limit: u32,
@@ -152,7 +155,7 @@ pub fn due_to_expire(
 }
 
 /// Adds usage to a subscription.
-pub fn add_usage(
+pub(crate) fn add_usage(
     conn: &Connection,
     id: SubscriptionId,
     seconds: i64,
@@ -161,13 +164,4 @@ pub fn add_usage(
     conn.prepare_cached("UPDATE subscriptions SET used_seconds = used_seconds + ?1, used_bytes = used_bytes + ?2 WHERE id = ?3")?
         .execute(params![seconds, bytes, id.0])?;
     Ok(())
-}
-
-/// Subscriptions per state.
-pub fn count_by_state(conn: &Connection) -> Result<Vec<(String, i64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT state, COUNT(*) FROM subscriptions GROUP BY state ORDER BY state",
-    )?;
-    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -22,7 +22,7 @@ fn from_seq(value: i64) -> u64 {
 }
 
 /// The cloud's cursor: every seq up to it is stored in the cloud.
-pub fn cursor(conn: &Connection) -> Result<u64, StoreError> {
+pub(crate) fn cursor(conn: &Connection) -> Result<u64, StoreError> {
     let cursor: i64 = conn
         .prepare_cached("SELECT cloud_cursor FROM sync_state WHERE id = 1")?
         .query_row([], |row| row.get(0))?;
@@ -30,7 +30,7 @@ pub fn cursor(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 /// Up to `limit` unacked events of `lane` with seq > `after`, ascending.
-pub fn unacked(
+pub(crate) fn unacked(
     conn: &Connection,
     lane: Lane,
     after: u64,
@@ -76,7 +76,11 @@ pub fn unacked(
 }
 
 /// Up to `limit` seqs of telemetry dropped under the budget, > `after`, ascending.
-pub fn dropped_after(conn: &Connection, after: u64, limit: usize) -> Result<Vec<u64>, StoreError> {
+pub(crate) fn dropped_after(
+    conn: &Connection,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<u64>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT seq FROM outbox_dropped WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -88,7 +92,7 @@ pub fn dropped_after(conn: &Connection, after: u64, limit: usize) -> Result<Vec<
 
 /// The cloud acked through `through`: marks those rows, forgets dropped seqs it has passed,
 /// records the cursor and the clock readings. Returns the rows marked. Never lowers the cursor.
-pub fn mark_acked(
+pub(crate) fn mark_acked(
     conn: &Connection,
     through: u64,
     server_time: i64,
@@ -119,7 +123,7 @@ pub fn mark_acked(
 /// made unacked and the cursor is lowered to `from - 1`. A request that an ack committed
 /// after it (`issued_at`, the cloud's clock) has overtaken changes nothing
 /// ([`ResendOutcome::overtakes`]): it waited in the broker while the cloud got the events.
-pub fn resend_from(
+pub(crate) fn resend_from(
     conn: &Connection,
     from: u64,
     issued_at: i64,
@@ -157,7 +161,7 @@ pub fn resend_from(
 /// Keeps the unacked backlog within `max_bytes`: deletes the oldest unsent telemetry (never
 /// another lane) and records the seqs as dropped, then prunes acked rows acked before
 /// `prune_before`.
-pub fn enforce_budget(
+pub(crate) fn enforce_budget(
     conn: &Connection,
     max_bytes: u64,
     prune_before: Timestamp,
@@ -219,7 +223,7 @@ pub fn enforce_budget(
 
 /// The sync figures for the CLI and the page.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SyncStatus {
+pub(crate) struct SyncStatus {
     /// The cloud's cursor.
     pub cloud_cursor: u64,
     /// The highest seq written.
@@ -239,7 +243,7 @@ pub struct SyncStatus {
 }
 
 /// Reads the sync figures.
-pub fn status(conn: &Connection) -> Result<SyncStatus, StoreError> {
+pub(crate) fn status(conn: &Connection) -> Result<SyncStatus, StoreError> {
     let (cloud_cursor, dropped, skew_ms, acked_at): (i64, i64, Option<i64>, Option<Timestamp>) =
         conn.query_row(
             "SELECT cloud_cursor, dropped_telemetry, skew_ms, acked_at FROM sync_state WHERE id = 1",
@@ -272,7 +276,7 @@ pub fn status(conn: &Connection) -> Result<SyncStatus, StoreError> {
 }
 
 /// A command already in the inbox, as its (first) result.
-pub fn inbox_result(
+pub(crate) fn inbox_result(
     conn: &Connection,
     command_id: &str,
 ) -> Result<Option<CommandResult>, StoreError> {
@@ -307,7 +311,7 @@ pub fn inbox_result(
 
 /// A command to record in the inbox.
 #[derive(Debug)]
-pub struct InboxEntry<'a> {
+pub(crate) struct InboxEntry<'a> {
     /// The command's id.
     pub command_id: &'a str,
     /// Its type.
@@ -323,7 +327,7 @@ pub struct InboxEntry<'a> {
 }
 
 /// Records a handled command and its audit row. Run in the transaction of its effects.
-pub fn inbox_insert(
+pub(crate) fn inbox_insert(
     conn: &Connection,
     entry: &InboxEntry<'_>,
     now: Timestamp,

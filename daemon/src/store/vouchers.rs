@@ -23,7 +23,7 @@ fn voucher(row: &Row<'_>) -> rusqlite::Result<Voucher> {
 const SELECT: &str = "SELECT v.id, v.code, v.plan_id, p.name, v.batch, v.state FROM vouchers v JOIN plans p ON p.id = v.plan_id";
 
 /// Inserts a voucher; false when the code is taken.
-pub fn insert(
+pub(crate) fn insert(
     conn: &Connection,
     code: &str,
     plan: i64,
@@ -37,21 +37,21 @@ pub fn insert(
 }
 
 /// A batch's vouchers, by id.
-pub fn batch(conn: &Connection, batch: &str) -> Result<Vec<Voucher>, StoreError> {
+pub(crate) fn batch(conn: &Connection, batch: &str) -> Result<Vec<Voucher>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE v.batch = ?1 ORDER BY v.id"))?;
     let rows = stmt.query_map([batch], voucher)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Vouchers, newest first.
-pub fn list(conn: &Connection, limit: u32) -> Result<Vec<Voucher>, StoreError> {
+pub(crate) fn list(conn: &Connection, limit: u32) -> Result<Vec<Voucher>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY v.id DESC LIMIT ?1"))?;
     let rows = stmt.query_map([limit], voucher)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// The unused voucher `code` (codes are matched without regard to case) and its plan.
-pub fn unused(conn: &Connection, code: &str) -> Result<Option<(Voucher, Plan)>, StoreError> {
+pub(crate) fn unused(conn: &Connection, code: &str) -> Result<Option<(Voucher, Plan)>, StoreError> {
     let found = conn
         .prepare_cached(&format!(
             "{SELECT} WHERE v.code = upper(?1) AND v.state = 'unused'"
@@ -68,7 +68,11 @@ pub fn unused(conn: &Connection, code: &str) -> Result<Option<(Voucher, Plan)>, 
 }
 
 /// Marks a voucher redeemed; false when it was not unused (redeemed once only).
-pub fn mark_redeemed(conn: &Connection, id: i64, now: Timestamp) -> Result<bool, StoreError> {
+pub(crate) fn mark_redeemed(
+    conn: &Connection,
+    id: i64,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
     let changed = conn
         .prepare_cached("UPDATE vouchers SET state = 'redeemed', redeemed_at = ?1 WHERE id = ?2 AND state = 'unused'")?
         .execute(params![now, id])?;
@@ -76,7 +80,11 @@ pub fn mark_redeemed(conn: &Connection, id: i64, now: Timestamp) -> Result<bool,
 }
 
 /// Links the subscriber a voucher became.
-pub fn set_subscriber(conn: &Connection, id: i64, subscriber: i64) -> Result<(), StoreError> {
+pub(crate) fn set_subscriber(
+    conn: &Connection,
+    id: i64,
+    subscriber: i64,
+) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE vouchers SET subscriber_id = ?1 WHERE id = ?2")?
         .execute(params![subscriber, id])?;
     Ok(())

@@ -9,7 +9,7 @@ use crate::model::session::LiveSession;
 use crate::model::technician::{Role, Technician};
 
 /// Adds a technician; false when the name is taken.
-pub fn add_technician(
+pub(crate) fn add_technician(
     conn: &Connection,
     name: &str,
     password_hash: &str,
@@ -26,7 +26,7 @@ pub fn add_technician(
 }
 
 /// Every technician, by name.
-pub fn technicians(conn: &Connection) -> Result<Vec<Technician>, StoreError> {
+pub(crate) fn technicians(conn: &Connection) -> Result<Vec<Technician>, StoreError> {
     let mut stmt =
         conn.prepare_cached("SELECT id, name, role, created_at FROM technicians ORDER BY name")?;
     let rows = stmt.query_map([], |row| {
@@ -41,7 +41,7 @@ pub fn technicians(conn: &Connection) -> Result<Vec<Technician>, StoreError> {
 }
 
 /// The technician `name` and their password hash.
-pub fn technician_login(
+pub(crate) fn technician_login(
     conn: &Connection,
     name: &str,
 ) -> Result<Option<(Technician, String)>, StoreError> {
@@ -64,7 +64,7 @@ pub fn technician_login(
 }
 
 /// Removes technician `name` (and so their sessions); false when there is none.
-pub fn remove_technician(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+pub(crate) fn remove_technician(conn: &Connection, name: &str) -> Result<bool, StoreError> {
     let removed = conn
         .prepare_cached("DELETE FROM technicians WHERE name = ?1")?
         .execute([name])?;
@@ -72,7 +72,7 @@ pub fn remove_technician(conn: &Connection, name: &str) -> Result<bool, StoreErr
 }
 
 /// Sets technician `name`'s password hash and ends their sessions; false when there is none.
-pub fn set_password(
+pub(crate) fn set_password(
     conn: &Connection,
     name: &str,
     password_hash: &str,
@@ -91,7 +91,7 @@ pub fn set_password(
 }
 
 /// Records a login attempt.
-pub fn record_attempt(
+pub(crate) fn record_attempt(
     conn: &Connection,
     name: &str,
     peer: &str,
@@ -104,7 +104,7 @@ pub fn record_attempt(
 }
 
 /// Failed attempts since `since` for `name` (after its last success) and from `peer`.
-pub fn recent_failures(
+pub(crate) fn recent_failures(
     conn: &Connection,
     name: &str,
     peer: &str,
@@ -126,7 +126,11 @@ pub fn recent_failures(
 }
 
 /// Deletes login attempts and expired sessions older than `before`.
-pub fn prune(conn: &Connection, before: Timestamp, now: Timestamp) -> Result<(), StoreError> {
+pub(crate) fn prune(
+    conn: &Connection,
+    before: Timestamp,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM login_attempts WHERE at < ?1")?
         .execute([before])?;
     conn.prepare_cached("DELETE FROM web_sessions WHERE expires_at < ?1")?
@@ -135,7 +139,7 @@ pub fn prune(conn: &Connection, before: Timestamp, now: Timestamp) -> Result<(),
 }
 
 /// Opens a web session.
-pub fn insert_session(
+pub(crate) fn insert_session(
     conn: &Connection,
     token_hash: &[u8],
     technician: i64,
@@ -152,7 +156,7 @@ pub fn insert_session(
 }
 
 /// The technician and CSRF token of the unexpired session `token_hash`.
-pub fn session(
+pub(crate) fn session(
     conn: &Connection,
     token_hash: &[u8],
     now: Timestamp,
@@ -178,14 +182,14 @@ pub fn session(
 }
 
 /// Ends the session `token_hash`.
-pub fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM web_sessions WHERE token_hash = ?1")?
         .execute([token_hash])?;
     Ok(())
 }
 
 /// Open sessions, newest first.
-pub fn live_sessions(conn: &Connection, limit: u32) -> Result<Vec<LiveSession>, StoreError> {
+pub(crate) fn live_sessions(conn: &Connection, limit: u32) -> Result<Vec<LiveSession>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, r.name, s.acct_session_id, s.username, s.mac, s.framed_ip, s.started_at, s.updated_at,
                 s.session_time_s, s.input_octets + s.output_octets, sub.expires_at,
@@ -215,7 +219,7 @@ pub fn live_sessions(conn: &Connection, limit: u32) -> Result<Vec<LiveSession>, 
 }
 
 /// When the oldest event the cloud has not acked happened.
-pub fn oldest_unacked(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
+pub(crate) fn oldest_unacked(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
     // Per lane, through the partial index of unacked rows: the backlog may be days long.
     let mut oldest: Option<i64> = None;
     for lane in sitebox_sync::wire::Lane::ALL {
@@ -237,7 +241,7 @@ pub fn oldest_unacked(conn: &Connection) -> Result<Option<Timestamp>, StoreError
 }
 
 /// A write that changes nothing but goes to disk (the health check: the store takes writes).
-pub fn touch(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn touch(conn: &Connection) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE sync_state SET cloud_cursor = cloud_cursor WHERE id = 1")?
         .execute([])?;
     Ok(())

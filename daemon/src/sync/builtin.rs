@@ -17,7 +17,7 @@ struct ResendFrom {
 }
 
 /// Registers the built-in commands.
-pub fn register(registry: &mut CommandRegistry) {
+pub(super) fn register(registry: &mut CommandRegistry) {
     registry.register_typed(RESEND_FROM, |tx, ctx, args: ResendFrom| {
         if args.seq == 0 {
             return Err(CommandError::rejected("seq starts at 1"));

@@ -35,7 +35,7 @@ impl From<DomainError> for CommandError {
 }
 
 /// Registers the domain's commands.
-pub fn register(registry: &mut CommandRegistry, secrets: &Secrets) {
+pub(crate) fn register(registry: &mut CommandRegistry, secrets: &Secrets) {
     let cloud = &Actor::Cloud;
     let keys = secrets.clone();
     registry.register_typed(

@@ -4,7 +4,7 @@
 
 mod builtin;
 pub mod commands;
-pub mod domain;
+pub(crate) mod domain;
 mod edge;
 
 use std::sync::Arc;

@@ -4,32 +4,32 @@
 use sha2::{Digest, Sha256};
 
 /// The session cookie's name.
-pub const COOKIE: &str = "sitebox_session";
+pub(crate) const COOKIE: &str = "sitebox_session";
 
 /// The header that carries the CSRF token on every action.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The time logins, sessions and the lockout go by: real time, even when the daemon's clock
 /// runs fast for a scenario (a 12 h login must not end in a minute).
-pub fn now() -> crate::clock::Timestamp {
+pub(crate) fn now() -> crate::clock::Timestamp {
     use crate::clock::Clock as _;
     crate::clock::SystemClock.now()
 }
 
 /// A new random token: 32 bytes as 64 hex digits.
-pub fn new_token() -> anyhow::Result<String> {
+pub(crate) fn new_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// What the store keeps of a session token.
-pub fn token_hash(token: &str) -> Vec<u8> {
+pub(crate) fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// Compares two secrets in time that depends only on their lengths.
-pub fn same_secret(a: &str, b: &str) -> bool {
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
@@ -38,7 +38,7 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// The session token in a `Cookie:` header value, if any.
-pub fn cookie_token(header: &str) -> Option<&str> {
+pub(crate) fn cookie_token(header: &str) -> Option<&str> {
     header
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
@@ -48,19 +48,19 @@ pub fn cookie_token(header: &str) -> Option<&str> {
 }
 
 /// The `Set-Cookie:` value that logs in with `token` for `max_age_s` seconds.
-pub fn set_cookie(token: &str, max_age_s: u64, secure: bool) -> String {
+pub(crate) fn set_cookie(token: &str, max_age_s: u64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
 }
 
 /// The `Set-Cookie:` value that logs out.
-pub fn clear_cookie(secure: bool) -> String {
+pub(crate) fn clear_cookie(secure: bool) -> String {
     set_cookie("", 0, secure)
 }
 
 /// Whether a login must be refused without looking at the password: too many recent failures
 /// for the name, or four times as many from the address.
-pub fn locked_out(failures_by_name: u32, failures_by_peer: u32, limit: u32) -> bool {
+pub(crate) fn locked_out(failures_by_name: u32, failures_by_peer: u32, limit: u32) -> bool {
     failures_by_name >= limit || failures_by_peer >= limit.saturating_mul(4)
 }
 

@@ -9,23 +9,23 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
 
 /// Lines kept.
-pub const CAPACITY: usize = 500;
+pub(crate) const CAPACITY: usize = 500;
 
 /// The process's ring of log lines.
 #[derive(Debug, Default)]
-pub struct LogRing {
+pub(crate) struct LogRing {
     lines: Mutex<VecDeque<String>>,
 }
 
 impl LogRing {
     /// The process-wide ring (filled once [`layer`] is installed).
-    pub fn global() -> &'static LogRing {
+    pub(crate) fn global() -> &'static LogRing {
         static RING: OnceLock<LogRing> = OnceLock::new();
         RING.get_or_init(LogRing::default)
     }
 
     /// Adds a line, dropping the oldest past [`CAPACITY`].
-    pub fn push(&self, line: String) {
+    pub(crate) fn push(&self, line: String) {
         let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         if lines.len() == CAPACITY {
             lines.pop_front();
@@ -34,7 +34,7 @@ impl LogRing {
     }
 
     /// The newest `n` lines, oldest first.
-    pub fn tail(&self, n: usize) -> Vec<String> {
+    pub(crate) fn tail(&self, n: usize) -> Vec<String> {
         let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
         lines
             .iter()
@@ -45,13 +45,13 @@ impl LogRing {
 }
 
 /// The layer that feeds [`LogRing::global`].
-pub fn layer() -> RingLayer {
+pub(crate) fn layer() -> RingLayer {
     RingLayer
 }
 
 /// See [`layer`].
 #[derive(Debug, Clone, Copy)]
-pub struct RingLayer;
+pub(crate) struct RingLayer;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RingLayer {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
@@ -77,10 +77,11 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for RingLayer {
     }
 }
 
+/// A log line is stamped with the real time, as journald stamps it (not the daemon's clock,
+/// which runs fast in a scenario).
 fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    use crate::clock::Clock as _;
+    crate::clock::SystemClock.now().as_millis()
 }
 
 struct Fields {

@@ -9,13 +9,13 @@
 mod actions;
 mod api;
 mod assets;
-pub mod auth;
+pub(crate) mod auth;
 mod caller;
 mod host;
 mod http;
-pub mod log_ring;
+pub(crate) mod log_ring;
 mod metrics;
-pub mod radius_test;
+pub(crate) mod radius_test;
 mod response;
 mod server;
 mod snapshot;
@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use server::{Bound, bind, serve};
+pub(crate) use server::{Bound, bind, serve};
 
 use crate::clock::SharedClock;
 use crate::config::WebConfig;
@@ -34,7 +34,7 @@ use crate::store::Store;
 
 /// What the page's handlers share.
 #[derive(Debug)]
-pub struct Web {
+pub(crate) struct Web {
     /// The store.
     pub store: Store,
     /// The daemon's clock.

@@ -16,14 +16,14 @@ use tokio::net::UdpSocket;
 use super::response::ApiError;
 
 /// The client table's name for the test's requests (it shows in the counters).
-pub const CLIENT_NAME: &str = "sitebox-selftest";
+pub(crate) const CLIENT_NAME: &str = "sitebox-selftest";
 
 /// Where the test sends from: an address of 127/8 that no router has.
 const SELF_TEST_V4: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 77);
 
 /// The running RADIUS server, as the test needs it.
 #[derive(Debug, Clone)]
-pub struct RadiusTarget {
+pub(crate) struct RadiusTarget {
     /// The server's client table.
     pub clients: Arc<Clients>,
     /// The authentication socket's bound address.

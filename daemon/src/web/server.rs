@@ -24,7 +24,7 @@ use crate::config::WebConfig;
 const MAX_CONNECTIONS: usize = 128;
 
 /// The bound listener and, with TLS, its acceptor.
-pub struct Bound {
+pub(crate) struct Bound {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
 }
@@ -40,18 +40,18 @@ impl std::fmt::Debug for Bound {
 
 impl Bound {
     /// The address actually bound.
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// `http` or `https`.
-    pub fn scheme(&self) -> &'static str {
+    pub(crate) fn scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
     }
 }
 
 /// Binds `[web] listen` and reads the TLS certificate and key when set.
-pub async fn bind(config: &WebConfig) -> anyhow::Result<Bound> {
+pub(crate) async fn bind(config: &WebConfig) -> anyhow::Result<Bound> {
     let tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
         _ => None,
@@ -87,7 +87,12 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result
 }
 
 /// Serves the page on `bound` until `shutdown`; connection tasks go on `tasks`.
-pub async fn serve(bound: Bound, web: Arc<Web>, tasks: TaskTracker, shutdown: CancellationToken) {
+pub(crate) async fn serve(
+    bound: Bound,
+    web: Arc<Web>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let permit = tokio::select! {

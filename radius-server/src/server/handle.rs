@@ -256,7 +256,9 @@ fn mschap_v2_ident(packet: &Packet) -> Option<u8> {
 fn salt() -> [u8; 2] {
     let mut salt = [0u8; 2];
     if getrandom::fill(&mut salt).is_err() {
-        // No OS randomness: fall back to the clock, which still varies per call.
+        // No OS randomness: fall back to the clock, which still varies per call (only its
+        // nanoseconds are used, as noise, never as a time).
+        #[allow(clippy::disallowed_methods)]
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())

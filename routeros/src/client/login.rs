@@ -10,7 +10,7 @@ use super::{ClientConfig, Error, Trap};
 
 /// Which login the router took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginMode {
+pub(crate) enum LoginMode {
     /// RouterOS 6.43+: name and password in one sentence.
     Plain,
     /// Before 6.43: MD5 over a challenge.
@@ -18,7 +18,7 @@ pub enum LoginMode {
 }
 
 /// The `=response=` for a legacy challenge: `00` + hex(md5(0x00 ‖ password ‖ challenge)).
-pub fn challenge_response(password: &[u8], challenge_hex: &[u8]) -> Option<String> {
+pub(crate) fn challenge_response(password: &[u8], challenge_hex: &[u8]) -> Option<String> {
     let challenge = decode_hex(challenge_hex)?;
     let mut md5 = Md5::new();
     md5.update([0u8]);

@@ -67,38 +67,38 @@ impl Default for Behaviour {
 /// The texts a refused hotspot login shows (`$(error)` of the stock `errors.txt`, English).
 pub(crate) mod text {
     /// `invalid-username`: no such user, or a wrong password.
-    pub const INVALID: &str = "invalid username or password";
+    pub(crate) const INVALID: &str = "invalid username or password";
     /// `radius-timeout`: RADIUS was asked and no (valid) answer came.
-    pub const RADIUS_TIMEOUT: &str = "RADIUS server is not responding";
+    pub(crate) const RADIUS_TIMEOUT: &str = "RADIUS server is not responding";
     /// `auth-in-progress`: a login for this host is being decided.
-    pub const IN_PROGRESS: &str = "already authorizing, retry later";
+    pub(crate) const IN_PROGRESS: &str = "already authorizing, retry later";
     /// The API login for an address the hotspot has no host entry for.
-    pub const UNKNOWN_HOST: &str = "unknown host IP";
+    pub(crate) const UNKNOWN_HOST: &str = "unknown host IP";
     /// The API login with a MAC address other than the host's.
-    pub const WRONG_MAC: &str = "wrong MAC provided";
+    pub(crate) const WRONG_MAC: &str = "wrong MAC provided";
 
     /// `invalid-mac`: the local user is bound to another MAC address.
-    pub fn invalid_mac(user: &str) -> String {
+    pub(crate) fn invalid_mac(user: &str) -> String {
         format!("user {user} is not allowed to log in from this MAC address")
     }
 
     /// `uptime-limit`: the local user's `limit-uptime` is used up.
-    pub fn uptime_limit(user: &str) -> String {
+    pub(crate) fn uptime_limit(user: &str) -> String {
         format!("user {user} has reached uptime limit")
     }
 
     /// `traffic-limit`: a `limit-bytes-*` of the local user is used up.
-    pub fn traffic_limit(user: &str) -> String {
+    pub(crate) fn traffic_limit(user: &str) -> String {
         format!("user {user} has reached traffic limit")
     }
 
     /// `user-session-limit`: the profile's `shared-users` (or RADIUS Port-Limit) is reached.
-    pub fn session_limit(user: &str) -> String {
+    pub(crate) fn session_limit(user: &str) -> String {
         format!("no more sessions are allowed for user {user}")
     }
 
     /// A PPP login refused: PPP shows the client no text; this is the router's log line.
-    pub fn ppp_refused(user: &str, why: &str) -> String {
+    pub(crate) fn ppp_refused(user: &str, why: &str) -> String {
         format!("user {user} authentication failed: {why}")
     }
 }

@@ -21,6 +21,8 @@ enum Source {
     Manual(AtomicI64),
 }
 
+/// The simulated router's own wall clock (a router has one; this crate knows no daemon clock).
+#[allow(clippy::disallowed_methods)]
 fn real_ms() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -468,6 +468,9 @@ impl<S: EdgeStore> Agent<S> {
     }
 }
 
+/// The box's wall clock for what the edge tells the cloud (`status`, batches' `sent_at`): this
+/// crate knows no daemon clock, and the cloud estimates the skew from these readings.
+#[allow(clippy::disallowed_methods)]
 fn wall_ms() -> i64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -30,7 +30,7 @@ struct MemoryPolicy {
 
 impl Policy for MemoryPolicy {
     async fn login(&self, check: Check) -> Result<Decision, PolicyError> {
-        *self.logins.lock().unwrap() += 1;
+        *self.logins.lock().expect("lock") += 1;
         let credential = match check.request().user_name.as_str() {
             "alice" => Credential::Password(Secret::from("hotspot-pass")),
             "User" => Credential::NtHash(NtHash(nt_password_hash("clientPass"))),
@@ -58,7 +58,7 @@ impl Policy for MemoryPolicy {
     }
 
     async fn account(&self, record: &AccountingRecord) -> Result<(), PolicyError> {
-        self.records.lock().unwrap().push(record.clone());
+        self.records.lock().expect("lock").push(record.clone());
         Ok(())
     }
 }
@@ -80,25 +80,33 @@ impl RunningServer {
             .worker_threads(2)
             .enable_all()
             .build()
-            .unwrap();
+            .expect("runtime");
         let policy = Arc::new(MemoryPolicy::default());
         let clients = Arc::new(Clients::new());
         clients.insert(
-            "127.0.0.1".parse().unwrap(),
-            Client::new("test-nas", Secret::from(SECRET)).unwrap(),
+            "127.0.0.1".parse().expect("address"),
+            Client::new("test-nas", Secret::from(SECRET)).expect("client"),
         );
         let (auth, acct) = runtime.block_on(async {
             (
-                tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
-                tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+                tokio::net::UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind"),
+                tokio::net::UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind"),
             )
         });
-        let (auth_addr, acct_addr) = (auth.local_addr().unwrap(), acct.local_addr().unwrap());
+        let (auth_addr, acct_addr) = (
+            auth.local_addr().expect("address"),
+            acct.local_addr().expect("address"),
+        );
         let server = Server::new(policy.clone(), clients, ServerConfig::default());
         let counters = server.counters();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
-        let task = runtime.spawn(async move { server.run(auth, acct, token).await.unwrap() });
+        let task =
+            runtime.spawn(async move { server.run(auth, acct, token).await.expect("server") });
         Self {
             auth: auth_addr,
             acct: acct_addr,
@@ -131,10 +139,10 @@ fn run(mut command: Command, input: &str) -> Output {
     child
         .stdin
         .take()
-        .unwrap()
+        .expect("stdin")
         .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .expect("write stdin");
+    child.wait_with_output().expect("output")
 }
 
 /// `radclient -x` to the given port; returns everything it printed.
