@@ -753,6 +753,7 @@ async fn the_api_login_needs_a_host_and_active_remove_is_admin_reset() {
     assert_eq!(row.string("radius").as_deref(), Some("true"));
     let host = &router.handle.items("/ip/hotspot/host")[0];
     assert_eq!(host["authorized"], b"true");
+    the_box.wait_records(1).await;
     conn.run(&Command::new("/ip/hotspot/active/remove").attr(".id", row.id().unwrap()))
         .await
         .unwrap();
@@ -872,6 +873,7 @@ async fn a_disconnect_request_from_the_box_ends_the_session() {
         )
         .await;
     let login = router.login("ivy", "pw", MAC, 4).await.unwrap();
+    the_box.wait_records(1).await;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let target = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
     let retry = RetryPolicy {
@@ -959,4 +961,193 @@ async fn unanswered_accounting_is_resent_with_the_same_bytes() {
     let sent = router.handle.accounting_sent();
     assert_eq!((sent[0].sends, sent[0].answered), (3, false), "{sent:?}");
     assert_eq!(router.handle.radius_monitor().accounting_dropped, 1);
+}
+
+#[tokio::test]
+async fn radius_users_get_the_default_profiles_shared_users_unless_port_limit_says_more() {
+    let the_box = TheBox::start(false).await;
+    the_box.user("kim", Verdict::Accept("pw", AcceptAttributes::default()));
+    the_box.user(
+        "lee",
+        Verdict::Accept(
+            "pw",
+            AcceptAttributes {
+                extra: vec![sitebox_radius::Attribute::integer(62, 2)],
+                ..AcceptAttributes::default()
+            },
+        ),
+    );
+    let router = router(&the_box, "7.18").await;
+    router.login("kim", "pw", MAC, 2).await.unwrap();
+    // The box accepts the second device, the router's `default` profile (shared-users=1)
+    // does not.
+    let (message, by) = refused(router.login("kim", "pw", "02:00:00:00:00:02", 3).await);
+    assert_eq!(
+        (message.as_str(), by),
+        (
+            "no more sessions are allowed for user kim",
+            DecidedBy::Router
+        )
+    );
+    assert_eq!(the_box.asked().len(), 2);
+    // Port-Limit 2 overrides it.
+    router.login("lee", "pw", MAC, 4).await.unwrap();
+    router
+        .login("lee", "pw", "02:00:00:00:00:05", 5)
+        .await
+        .unwrap();
+    let (message, _) = refused(router.login("lee", "pw", "02:00:00:00:00:06", 6).await);
+    assert_eq!(message, "no more sessions are allowed for user lee");
+}
+
+#[tokio::test]
+async fn coa_changes_a_session_and_idle_timeouts_end_sessions() {
+    let the_box = TheBox::start(false).await;
+    the_box.user(
+        "mia",
+        Verdict::Accept(
+            "pw",
+            AcceptAttributes {
+                rate_limit: Some("1M/2M".into()),
+                idle_timeout: Some(300),
+                ..AcceptAttributes::default()
+            },
+        ),
+    );
+    let router = router(&the_box, "7.18").await;
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    router
+        .run(
+            Command::new("/radius/incoming/set")
+                .attr("accept", "yes")
+                .attr("port", port.to_string()),
+        )
+        .await;
+    let login = router.login("mia", "pw", MAC, 2).await.unwrap();
+    // Let the router's own loop bind /radius incoming.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let outcome = disconnect::send(
+        &socket,
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        &Secret::from(SECRET),
+        disconnect::DynamicKind::Coa,
+        vec![
+            sitebox_radius::Attribute::text(1, "mia").unwrap(),
+            sitebox_radius::Attribute::vendor(14988, 8, b"5M/10M").unwrap(),
+            sitebox_radius::Attribute::integer(27, 3600),
+        ],
+        RetryPolicy {
+            timeout: Duration::from_millis(300),
+            attempts: 5,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, DynamicOutcome::Ack);
+    let queue = router
+        .handle
+        .find("/queue/simple", "<hotspot-mia>")
+        .unwrap();
+    assert_eq!(queue["max-limit"], b"5M/10M");
+    let session = &router.handle.sessions()[0];
+    assert_eq!(session.time_left, Some(Duration::from_secs(3600)));
+    // Traffic keeps it alive; 300 s without any ends it with Idle-Timeout.
+    router.handle.advance(Duration::from_secs(200));
+    router.handle.add_traffic(&login.id, 10, 10);
+    router.handle.advance(Duration::from_secs(200));
+    assert_eq!(router.handle.sessions().len(), 1);
+    router.handle.advance(Duration::from_secs(100));
+    assert!(router.handle.sessions().is_empty());
+    let stop = &the_box.wait_records(2).await[1];
+    assert_eq!(
+        stop.terminate_cause,
+        Some(TerminateCause::IdleTimeout.value())
+    );
+    assert_eq!(stop.session_time, Some(500));
+}
+
+#[tokio::test]
+async fn a_power_cut_loses_sessions_without_a_stop_and_without_their_counters() {
+    let the_box = TheBox::start(false).await;
+    the_box.user("ned", Verdict::Accept("pw", AcceptAttributes::default()));
+    let router = router(&the_box, "7.18").await;
+    router
+        .run(
+            Command::new("/ip/hotspot/user/add")
+                .attr("name", "ola")
+                .attr("password", "pw")
+                .attr("limit-uptime", "1h"),
+        )
+        .await;
+    router
+        .run(
+            Command::new("/ppp/aaa/set")
+                .attr("interim-update", "5m")
+                .attr("use-radius", "no"),
+        )
+        .await;
+    router
+        .run(
+            Command::new("/ppp/secret/add")
+                .attr("name", "pia")
+                .attr("password", "pw"),
+        )
+        .await;
+    let radius = router.login("ned", "pw", MAC, 2).await.unwrap();
+    router
+        .login("ola", "pw", "02:00:00:00:00:03", 3)
+        .await
+        .unwrap();
+    router
+        .handle
+        .login_ppp(PppLogin::new("pia", "pw", "02:00:00:00:00:04"))
+        .await
+        .unwrap();
+    router.handle.advance(Duration::from_secs(301));
+    // Start ned, Start pia, Interim pia (local PPP logins are accounted; /ppp aaa interim-update).
+    let records = the_box.wait_records(3).await;
+    let mut seen: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.user_name.clone().unwrap_or_default(),
+                format!("{:?}", r.status),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("ned".to_owned(), "Start".to_owned()),
+            ("pia".to_owned(), "InterimUpdate".to_owned()),
+            ("pia".to_owned(), "Start".to_owned()),
+        ]
+    );
+    router.handle.power_off();
+    assert!(router.handle.sessions().is_empty());
+    let ola = router.handle.find("/ip/hotspot/user", "ola").unwrap();
+    assert_eq!(
+        ola["uptime"], b"0s",
+        "a hard reboot gives the session's time back"
+    );
+    router.handle.power_on();
+    let again = router.login("ned", "pw", MAC, 2).await.unwrap();
+    assert_ne!(again.acct_session_id, radius.acct_session_id);
+    assert!(
+        again.acct_session_id.starts_with("802"),
+        "{}",
+        again.acct_session_id
+    );
+    let records = the_box.wait_records(4).await;
+    assert!(
+        records.iter().all(|r| r.status != AcctStatusType::Stop),
+        "{records:?}"
+    );
 }
