@@ -1,10 +1,15 @@
 //! `routeros-sim`: the RouterOS simulator on a socket, for trying clients by hand.
 //!
-//! `routeros-sim --listen 127.0.0.1:8728 --version 6.42 --user admin:secret [--tls-listen 127.0.0.1:8729]`
+//! `routeros-sim --listen 127.0.0.1:8728 --version 6.42 --user admin:secret [--tls-listen 127.0.0.1:8729]
+//! [--identity gw1] [--address 127.0.0.2] [--clock-speed 60]`
 
 use anyhow::Context;
 use clap::Parser;
-use sitebox_routeros::sim::{RouterOsVersion, SimConfig, SimTls, Simulator, parse_api_user};
+use std::net::Ipv4Addr;
+
+use sitebox_routeros::sim::{
+    RouterOsVersion, SimClock, SimConfig, SimTls, Simulator, parse_api_user,
+};
 use tokio::net::TcpListener;
 
 /// A simulated MikroTik router speaking the RouterOS API.
@@ -23,6 +28,17 @@ struct Args {
     /// API user as NAME:PASSWORD (repeatable).
     #[arg(long = "user", default_value = "admin:admin")]
     users: Vec<String>,
+    /// `/system/identity` name (NAS-Identifier towards RADIUS).
+    #[arg(long, default_value = "MikroTik")]
+    identity: String,
+    /// The router's address towards RADIUS: the source of its requests, NAS-IP-Address, and
+    /// where `/radius incoming` listens.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: Ipv4Addr,
+    /// Run the router's clock this many times faster than real time from now (sessions,
+    /// limits, interims, netwatch, scheduler).
+    #[arg(long, default_value_t = 1.0)]
+    clock_speed: f64,
 }
 
 #[tokio::main]
@@ -38,9 +54,17 @@ async fn main() -> anyhow::Result<()> {
         .iter()
         .map(|u| parse_api_user(u).with_context(|| format!("--user {u:?} is not NAME:PASSWORD")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let clock = if args.clock_speed == 1.0 {
+        SimClock::system()
+    } else {
+        SimClock::scaled(SimClock::system().now_ms(), args.clock_speed)
+    };
     let sim = Simulator::new(SimConfig {
         version: args.version,
         users,
+        identity: args.identity,
+        address: args.address,
+        clock,
         ..SimConfig::default()
     });
     let listener = TcpListener::bind(&args.listen)
