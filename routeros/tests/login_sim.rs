@@ -639,14 +639,39 @@ async fn a_silent_box_is_radius_server_is_not_responding() {
         "{monitor:?}"
     );
     assert!(the_box.asked().is_empty());
+    // A second login from the same host while the first waits for RADIUS.
+    let (first, second) = tokio::join!(router.login("dave", "pw", MAC, 3), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        router.login("dave", "pw", MAC, 3).await
+    });
+    assert_eq!(refused(first).1, DecidedBy::RadiusSilent);
+    assert_eq!(
+        refused(second),
+        (
+            "already authorizing, retry later".to_owned(),
+            DecidedBy::Router
+        )
+    );
+    // A caller that gives up half way does not leave the host stuck.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(100),
+        router.login("dave", "pw", MAC, 4),
+    )
+    .await;
+    assert!(abandoned.is_err());
     router
         .handle
         .set_unreachable(IpAddr::V4(Ipv4Addr::LOCALHOST), false);
-    router.login("dave", "pw", MAC, 2).await.unwrap();
+    router.login("dave", "pw", MAC, 4).await.unwrap();
     let journal = router.handle.login_journal();
     assert_eq!(
         journal.iter().map(|a| a.decided_by).collect::<Vec<_>>(),
-        [DecidedBy::RadiusSilent, DecidedBy::Radius]
+        [
+            DecidedBy::RadiusSilent,
+            DecidedBy::Router,
+            DecidedBy::RadiusSilent,
+            DecidedBy::Radius
+        ]
     );
 }
 

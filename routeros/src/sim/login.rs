@@ -234,6 +234,10 @@ pub(crate) async fn hotspot(
     let result = match step {
         Step::Done(result) => result,
         Step::Ask(ask) => {
+            let _authorizing = Authorizing {
+                inner,
+                ip: ask.session.ip,
+            };
             let auth = match via {
                 Via::Api => inner.behaviour.api_login_auth,
                 Via::Page => login.auth,
@@ -243,14 +247,26 @@ pub(crate) async fn hotspot(
             })
             .await;
             let now = inner.now_ms();
-            inner.locked(|state| {
-                state.live.authorizing.remove(&ask.session.ip);
-                settle(state, *ask, answer, now, |_| Ok(()))
-            })
+            inner.locked(|state| settle(state, *ask, answer, now, |_| Ok(())))
         }
     };
     inner.journal(SessionKind::Hotspot, &login.user, &login.mac, now, &result);
     result
+}
+
+/// A host's login being decided: `already authorizing` until this is dropped (also when the
+/// caller gives up on the login half way).
+struct Authorizing<'a> {
+    inner: &'a Inner,
+    ip: Ipv4Addr,
+}
+
+impl Drop for Authorizing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            state.live.authorizing.remove(&self.ip);
+        }
+    }
 }
 
 fn hotspot_first(
