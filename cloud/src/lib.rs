@@ -13,6 +13,8 @@
 //! - [`alerts`]: named reasons with tolerance, flap damping, acknowledgement and maintenance.
 //! - [`gaps`], [`sweep`]: gap repair and the per-tenant sweeps.
 //! - [`notify`]: "a projection changed", in process and across processes.
+//! - [`http`], [`api`], [`auth`]: the one HTTP server and its router, the tenant-scoped API
+//!   `/api/v1`, tokens and roles.
 //! - [`audit`]: who did what.
 //!
 //! Architecture Invariant: nothing in one process is state another process needs. Work is
@@ -26,11 +28,14 @@
 
 pub mod acl;
 pub mod alerts;
+pub mod api;
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod db;
 pub mod gaps;
+pub mod http;
 pub mod ingest;
 pub mod liveness;
 pub mod notify;

@@ -208,7 +208,7 @@ impl Cloud {
             .args(["run", "--workers", &workers.to_string()])
             .args(["--gap-timeout-secs", &gap_timeout_secs.to_string()])
             .args(["--client-id", &format!("cloud-{index}")])
-            .args(["--sweep-every-ms", "500"])
+            .args(["--sweep-every-ms", "500", "--listen", "127.0.0.1:0"])
             .args(extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
@@ -230,6 +230,39 @@ impl Cloud {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+
+    /// Where process `index` serves the API (after [`Cloud::wait_ready`]).
+    pub fn api_addr(&self, index: usize) -> std::net::SocketAddr {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let log = self.process_log(index);
+            let found = log
+                .lines()
+                .find(|l| l.contains("api listening"))
+                .and_then(|l| l.split("listening=").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|addr| addr.parse().ok());
+            if let Some(addr) = found {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sitebox-cloud {index} never said where it listens:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Creates an API token with `sitebox-cloud tokens create`; returns it.
+    pub fn token(&self, tenant: &str, name: &str, role: &str, sites: &[&str]) -> String {
+        let mut args = vec![
+            "tokens", "create", "--tenant", tenant, "--name", name, "--role", role,
+        ];
+        for site in sites {
+            args.extend(["--site", site]);
+        }
+        self.run(&args).trim().to_string()
     }
 
     /// Processes that have exited (e.g. at a failpoint), by index; reaped.

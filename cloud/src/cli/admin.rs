@@ -100,6 +100,44 @@ pub(super) enum AccountsCmd {
     },
 }
 
+/// `tokens …`
+#[derive(Debug, Subcommand)]
+pub enum TokensCmd {
+    /// Create a token; prints it once (only its hash is kept).
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// What it is for.
+        #[arg(long)]
+        name: String,
+        /// `read` or `operator`.
+        #[arg(long, default_value = "read")]
+        role: String,
+        /// Limit it to this site (repeat for more); default: every site of the tenant.
+        #[arg(long = "site")]
+        sites: Vec<String>,
+        /// It stops working after this many days.
+        #[arg(long)]
+        expires_days: Option<u64>,
+    },
+    /// List a tenant's tokens (never their secrets).
+    List {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: String,
+        /// The token's id (the third part of the token).
+        #[arg(long)]
+        id: String,
+    },
+}
+
 /// `projections …`
 #[derive(Debug, Subcommand)]
 pub(super) enum ProjectionsCmd {
@@ -317,6 +355,57 @@ pub(super) async fn projections(cli: &Cli, cmd: &ProjectionsCmd) -> anyhow::Resu
                 "rebuilt {} site(s) from {} event(s); {} event(s) a projection could not apply (see projection_failures)",
                 total.sites, total.events, total.failures
             );
+        }
+    }
+    Ok(())
+}
+
+/// `tokens …`
+pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<()> {
+    use crate::auth::{Role, tokens};
+    let mut client = connect(cli).await?;
+    match cmd {
+        TokensCmd::Create {
+            tenant,
+            name,
+            role,
+            sites,
+            expires_days,
+        } => {
+            let role = Role::parse(role).context("--role is read or operator")?;
+            let (_, token) = tokens::create(
+                &mut client,
+                &Actor::cli(),
+                tenant,
+                &tokens::NewToken {
+                    name: name.clone(),
+                    role,
+                    sites: (!sites.is_empty()).then(|| sites.clone()),
+                    expires_in: expires_days.map(|d| Duration::from_secs(d * 86_400)),
+                },
+            )
+            .await?;
+            println!("{token}");
+        }
+        TokensCmd::List { tenant } => {
+            for t in tokens::list(&mut client, tenant).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.role.as_str(),
+                    t.sites.map_or_else(|| "*".to_string(), |s| s.join(",")),
+                    if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                    t.name
+                );
+            }
+        }
+        TokensCmd::Revoke { tenant, id } => {
+            tokens::revoke(&mut client, &Actor::cli(), tenant, id).await?;
+            println!("token {id} revoked");
         }
     }
     Ok(())

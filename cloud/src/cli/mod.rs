@@ -84,6 +84,9 @@ enum Cmd {
     /// The projections built from events.
     #[command(subcommand)]
     Projections(admin::ProjectionsCmd),
+    /// API tokens of a tenant.
+    #[command(subcommand)]
+    Tokens(admin::TokensCmd),
 }
 
 /// Parses the command line and runs it.
@@ -95,6 +98,7 @@ pub fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -156,5 +160,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         } => admin::acl(&cli, acl_file, password_file).await,
         Cmd::Command(args) => admin::command(&cli, args).await,
         Cmd::Projections(cmd) => admin::projections(&cli, cmd).await,
+        Cmd::Tokens(cmd) => admin::tokens(&cli, cmd).await,
     }
 }

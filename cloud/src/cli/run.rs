@@ -11,11 +11,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Cli;
-use crate::db;
+use crate::api::{self, ApiState};
 use crate::ingest::{self, IngestSettings, IngestStats};
 use crate::notify::{self, Hub};
 use crate::publisher::{Publisher, PublisherSettings};
 use crate::sweep::{self, SweepSettings};
+use crate::{db, http};
 
 /// `run`'s options.
 #[derive(Debug, Args)]
@@ -37,6 +38,12 @@ pub(super) struct RunArgs {
     /// How often each tenant is swept, ms.
     #[arg(long, default_value_t = 5000)]
     sweep_every_ms: u64,
+    /// Where the HTTP server (the API) listens.
+    #[arg(long, default_value = "127.0.0.1:8480")]
+    listen: std::net::SocketAddr,
+    /// Database connections for the API, at most.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
 }
 
 /// Runs the service until a signal.
@@ -49,6 +56,10 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
             .await
             .context("the database is not safe to serve from")?;
     }
+    // Bound before anything starts: a port in use is a start-up error.
+    let bound = http::bind(args.listen).await?;
+    let listening = bound.local_addr()?;
+    let pool = db::pool(&cli.database, args.pool_size)?;
     let prefix = args
         .client_id
         .clone()
@@ -95,6 +106,17 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         stats.clone(),
         shutdown.clone(),
     ));
+    let router = http::Router::new()
+        .route(hyper::Method::GET, "/healthz", |_, _| async {
+            http::json(hyper::StatusCode::OK, &serde_json::json!({ "ok": true }))
+        })
+        .merge(api::routes(ApiState {
+            pool,
+            hub: hub.clone(),
+            publisher: Some(publisher.clone()),
+        }));
+    tasks.spawn(http::serve(bound, router, tasks.clone(), shutdown.clone()));
+    tracing::info!(%listening, "api listening");
     tasks.spawn(sweep::run(
         SweepSettings {
             database_url: cli.database.clone(),

@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_ingest.sql"),
     migration!(3, "0003_projections.sql"),
     migration!(4, "0004_liveness_alerts.sql"),
+    migration!(5, "0005_api.sql"),
 ];
 
 /// Tables with a `tenant_id` that hold no tenant's data: the sweeps' list of tenant ids.

@@ -17,6 +17,7 @@ mod routeros;
 mod scenario;
 mod sdcard;
 mod sync_alerts;
+mod sync_api;
 mod sync_e2e;
 mod sync_isolation;
 mod sync_projections;
