@@ -19,7 +19,7 @@ fn alert_id(ctx: &Ctx) -> Result<i64, ApiError> {
 }
 
 /// `GET /api/v1/alerts?state=open|detected|acknowledged|resolved&site=&reason=`, newest first.
-pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["state", "site", "reason", "cursor", "limit"])?;
     let limit = limit(ctx.query("limit"))?;
     let after: Option<i64> = decode(ctx.query("cursor"))?;
@@ -75,7 +75,7 @@ pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/alerts/{id}`.
-pub async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let id = alert_id(&ctx)?;
     let mut conn = ctx.conn().await?;
@@ -106,7 +106,7 @@ struct AckBody {
 }
 
 /// `POST /api/v1/alerts/{id}/acknowledge {"note": "…"}`: detected → acknowledged.
-pub async fn acknowledge(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn acknowledge(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let id = alert_id(&ctx)?;
     let body: AckBody = if ctx.body.is_empty() {
@@ -140,7 +140,7 @@ pub async fn acknowledge(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/maintenance-windows?site=`: windows not yet over.
-pub async fn windows(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn windows(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["site"])?;
     let sites = ctx.site_filter().await?;
     let mut conn = ctx.conn().await?;
@@ -181,7 +181,7 @@ struct WindowBody {
 }
 
 /// `POST /api/v1/maintenance-windows {"site"?, "starts_at"?, "ends_at", "reason"}` (ms).
-pub async fn open_window(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn open_window(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let body: WindowBody = ctx.json()?;
     let site = match &body.site {
@@ -216,7 +216,7 @@ pub async fn open_window(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `DELETE /api/v1/maintenance-windows/{id}`.
-pub async fn close_window(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn close_window(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let id: i64 = ctx
         .param("id")

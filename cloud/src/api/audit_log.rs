@@ -9,7 +9,7 @@ use crate::db;
 use crate::http::{Response, json as respond};
 
 /// `GET /api/v1/audit?site=&cursor=&limit=`.
-pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["site", "cursor", "limit"])?;
     let limit = limit(ctx.query("limit"))?;
     let after: Option<i64> = decode(ctx.query("cursor"))?;

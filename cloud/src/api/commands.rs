@@ -11,7 +11,7 @@ use crate::db;
 use crate::http::{Response, json as respond};
 
 /// `GET /api/v1/commands?site=&state=&type=`, newest first.
-pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["site", "state", "type", "cursor", "limit"])?;
     let limit = limit(ctx.query("limit"))?;
     let after: Option<(i64, String)> = decode(ctx.query("cursor"))?;
@@ -68,7 +68,7 @@ pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/commands/{id}`.
-pub async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let id = ctx.param("id").to_string();
     let mut conn = ctx.conn().await?;
@@ -105,7 +105,7 @@ struct SendBody {
 
 /// `POST /api/v1/sites/{site}/commands {"type", "payload", "id"?}`: recorded in the ledger
 /// (audited with the token) and handed to the publisher; 202 with the ledger entry.
-pub async fn send(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn send(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let site = ctx.site()?;
     let body: SendBody = ctx.json()?;

@@ -9,12 +9,12 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 
 /// Rows per page unless asked.
-pub const DEFAULT_LIMIT: i64 = 100;
+pub(super) const DEFAULT_LIMIT: i64 = 100;
 /// Rows per page at most.
-pub const MAX_LIMIT: i64 = 1000;
+pub(super) const MAX_LIMIT: i64 = 1000;
 
 /// The `limit` query parameter.
-pub fn limit(value: Option<&str>) -> Result<i64, ApiError> {
+pub(super) fn limit(value: Option<&str>) -> Result<i64, ApiError> {
     match value {
         None => Ok(DEFAULT_LIMIT),
         Some(text) => match text.parse::<i64>() {
@@ -27,12 +27,12 @@ pub fn limit(value: Option<&str>) -> Result<i64, ApiError> {
 }
 
 /// Encodes a sort key as a cursor.
-pub fn encode<K: Serialize>(key: &K) -> String {
+pub(super) fn encode<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }
 
 /// Decodes a cursor into the sort key `K` (None when there is none).
-pub fn decode<K: DeserializeOwned>(value: Option<&str>) -> Result<Option<K>, ApiError> {
+pub(super) fn decode<K: DeserializeOwned>(value: Option<&str>) -> Result<Option<K>, ApiError> {
     let Some(text) = value else { return Ok(None) };
     let bad = || ApiError::bad_request("cursor is not one this API gave out");
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
@@ -41,7 +41,7 @@ pub fn decode<K: DeserializeOwned>(value: Option<&str>) -> Result<Option<K>, Api
 
 /// A page as JSON: `{"data": rows, "next_cursor": …}`, the cursor present when the page is
 /// full (`rows` holds `limit + 1` rows read; the extra one is dropped).
-pub fn page<T: Serialize, K: Serialize>(
+pub(super) fn page<T: Serialize, K: Serialize>(
     mut rows: Vec<T>,
     limit: i64,
     key: impl Fn(&T) -> K,

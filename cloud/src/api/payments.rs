@@ -130,7 +130,7 @@ fn key(v: &Value) -> Key {
 }
 
 /// `GET /api/v1/payments?site=&state=&from=&to=&cursor=&limit=`.
-pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["site", "state", "from", "to", "cursor", "limit"])?;
     let filter = filter(&ctx).await?;
     let limit = limit(ctx.query("limit"))?;
@@ -149,7 +149,7 @@ pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/sites/{site}/payments/{receipt}`.
-pub async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let site = ctx.site()?;
     let receipt = ctx.param("receipt").to_string();
@@ -247,7 +247,7 @@ fn csv_line(v: &Value) -> String {
 }
 
 /// `GET /api/v1/payments.csv?site=&state=&from=&to=`: every matching payment, streamed.
-pub async fn csv(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn csv(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["site", "state", "from", "to"])?;
     let filter = filter(&ctx).await?;
     let tenant = ctx.principal.tenant.clone();

@@ -62,7 +62,7 @@ fn site(row: &Row) -> Value {
 }
 
 /// `GET /api/v1/sites`: the tenant's (or the token's) sites, by id.
-pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn list(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["cursor", "limit", "state"])?;
     let limit = limit(ctx.query("limit"))?;
     let after: Option<String> = decode(ctx.query("cursor"))?;
@@ -103,7 +103,7 @@ pub async fn list(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/sites/{site}`.
-pub async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn detail(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&[])?;
     let id = ctx.site()?;
     let mut conn = ctx.conn().await?;
@@ -185,7 +185,7 @@ fn one_of(value: Option<&str>, allowed: &[&str], name: &str) -> Result<(), ApiEr
 }
 
 /// `GET /api/v1/sites/{site}/routers`.
-pub async fn routers(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn routers(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["cursor", "limit"])?;
     per_site(
         &ctx,
@@ -210,7 +210,7 @@ pub async fn routers(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/sites/{site}/failed-jobs?state=failed|retried|discarded`.
-pub async fn failed_jobs(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn failed_jobs(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["cursor", "limit", "state"])?;
     one_of(
         ctx.query("state"),
@@ -238,7 +238,7 @@ pub async fn failed_jobs(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/sites/{site}/sessions?state=open|closed`, newest first.
-pub async fn sessions(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn sessions(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["cursor", "limit", "state"])?;
     one_of(ctx.query("state"), &["open", "closed"], "state")?;
     per_site(
@@ -268,7 +268,7 @@ pub async fn sessions(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/sites/{site}/subscribers`.
-pub async fn subscribers(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn subscribers(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["cursor", "limit"])?;
     per_site(
         &ctx,
@@ -297,7 +297,7 @@ pub async fn subscribers(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/sites/{site}/subscriptions?state=active|expired|exhausted`, newest first.
-pub async fn subscriptions(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn subscriptions(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["cursor", "limit", "state"])?;
     one_of(
         ctx.query("state"),
@@ -327,7 +327,7 @@ pub async fn subscriptions(ctx: Ctx) -> Result<Response, ApiError> {
 }
 
 /// `GET /api/v1/sites/{site}/vouchers`: the codes sold (redeemed), by code.
-pub async fn vouchers(ctx: Ctx) -> Result<Response, ApiError> {
+pub(super) async fn vouchers(ctx: Ctx) -> Result<Response, ApiError> {
     ctx.only(&["cursor", "limit"])?;
     per_site(
         &ctx,

@@ -102,7 +102,7 @@ pub(super) enum AccountsCmd {
 
 /// `tokens …`
 #[derive(Debug, Subcommand)]
-pub enum TokensCmd {
+pub(super) enum TokensCmd {
     /// Create a token; prints it once (only its hash is kept).
     Create {
         /// Tenant id.
@@ -361,7 +361,7 @@ pub(super) async fn projections(cli: &Cli, cmd: &ProjectionsCmd) -> anyhow::Resu
 }
 
 /// `tokens …`
-pub async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<()> {
+pub(super) async fn tokens(cli: &Cli, cmd: &TokensCmd) -> anyhow::Result<()> {
     use crate::auth::{Role, tokens};
     let mut client = connect(cli).await?;
     match cmd {
