@@ -3,7 +3,7 @@
 //! [`sign_reply`] or [`sign_request`], so every packet we send carries a Message-Authenticator,
 //! placed first (the Blast-RADIUS advice, CVE-2024-3596).
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::Mac;
 use md5::{Digest, Md5};
 
 use crate::attribute::Attribute;
@@ -43,9 +43,7 @@ pub(crate) fn md5(parts: &[&[u8]]) -> [u8; 16] {
 
 /// HMAC-MD5 keyed with the shared secret (RFC 3579 §3.2).
 pub(crate) fn hmac_md5(secret: &Secret, bytes: &[u8]) -> [u8; 16] {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(secret.expose())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac = secret.hmac_md5();
     mac.update(bytes);
     mac.finalize().into_bytes().into()
 }
@@ -163,36 +161,38 @@ fn packet_bytes(bytes: &[u8]) -> &[u8] {
     &bytes[..len.min(bytes.len())]
 }
 
-/// Verifies the Message-Authenticator, computed with `header` in the authenticator field.
+/// Verifies the Message-Authenticator, computed with `header` in the authenticator field and
+/// the attribute's value zeroed. The HMAC takes the packet in pieces around those two fields
+/// rather than a copy of it.
 fn check_message_authenticator(
     bytes: &[u8],
     header: [u8; 16],
     secret: &Secret,
 ) -> Result<MessageAuthenticator, AuthError> {
-    let offsets = message_authenticator_offsets(bytes);
-    let offset = match offsets.as_slice() {
-        [] => return Ok(MessageAuthenticator::Absent),
-        [offset] => *offset,
-        // Two Message-Authenticators, or one of the wrong length: never valid (RFC 3579 §3.2).
-        _ => return Err(AuthError::BadMessageAuthenticator),
+    let Some(offset) = message_authenticator_offset(bytes)? else {
+        return Ok(MessageAuthenticator::Absent);
     };
-    let mut copy = bytes.to_vec();
-    copy[4..HEADER_LEN].copy_from_slice(&header);
-    let received: [u8; 16] = copy[offset..offset + 16]
-        .try_into()
-        .map_err(|_| AuthError::BadMessageAuthenticator)?;
-    copy[offset..offset + 16].fill(0);
-    if constant_time_eq(&hmac_md5(secret, &copy), &received) {
+    let received = bytes
+        .get(offset..offset + 16)
+        .ok_or(AuthError::BadMessageAuthenticator)?;
+    let mut mac = secret.hmac_md5();
+    mac.update(&bytes[..4]);
+    mac.update(&header);
+    mac.update(&bytes[HEADER_LEN..offset]);
+    mac.update(&[0; 16]);
+    mac.update(&bytes[offset + 16..]);
+    let computed: [u8; 16] = mac.finalize().into_bytes().into();
+    if constant_time_eq(&computed, received) {
         Ok(MessageAuthenticator::Valid)
     } else {
         Err(AuthError::BadMessageAuthenticator)
     }
 }
 
-/// Value offsets of every Message-Authenticator attribute. A Message-Authenticator of the wrong
-/// length is reported as two entries so that the caller refuses it.
-fn message_authenticator_offsets(bytes: &[u8]) -> Vec<usize> {
-    let mut offsets = Vec::new();
+/// The value offset of the packet's Message-Authenticator, if it has one. Two of them, or one
+/// of the wrong length, are never valid (RFC 3579 §3.2).
+fn message_authenticator_offset(bytes: &[u8]) -> Result<Option<usize>, AuthError> {
+    let mut found = None;
     let mut at = HEADER_LEN;
     while at + 2 <= bytes.len() {
         let len = usize::from(bytes[at + 1]);
@@ -200,14 +200,14 @@ fn message_authenticator_offsets(bytes: &[u8]) -> Vec<usize> {
             break;
         }
         if bytes[at] == attr::MESSAGE_AUTHENTICATOR {
-            offsets.push(at + 2);
-            if len != 18 {
-                offsets.push(at + 2);
+            if len != 18 || found.is_some() {
+                return Err(AuthError::BadMessageAuthenticator);
             }
+            found = Some(at + 2);
         }
         at += len;
     }
-    offsets
+    Ok(found)
 }
 
 /// Encodes with `header` as authenticator and one zeroed Message-Authenticator as the first
