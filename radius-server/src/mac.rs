@@ -18,18 +18,25 @@ impl FromStr for MacAddress {
 
     /// Accepts `AA:BB:CC:DD:EE:FF`, `aa-bb-cc-dd-ee-ff`, `aabb.ccdd.eeff` and `aabbccddeeff`.
     fn from_str(text: &str) -> Result<Self, NotAMac> {
-        let digits: Vec<u8> = text
-            .bytes()
-            .filter(|b| !matches!(b, b':' | b'-' | b'.'))
-            .collect();
-        let separators = text.len() - digits.len();
-        if digits.len() != 12 || ![0, 2, 5].contains(&separators) {
-            return Err(NotAMac);
-        }
         let mut mac = [0u8; 6];
-        for (byte, pair) in mac.iter_mut().zip(digits.chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| NotAMac)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| NotAMac)?;
+        let (mut digits, mut separators) = (0usize, 0usize);
+        for byte in text.bytes() {
+            let nibble = match byte {
+                b':' | b'-' | b'.' => {
+                    separators += 1;
+                    continue;
+                }
+                b'0'..=b'9' => byte - b'0',
+                b'a'..=b'f' => byte - b'a' + 10,
+                b'A'..=b'F' => byte - b'A' + 10,
+                _ => return Err(NotAMac),
+            };
+            let slot = mac.get_mut(digits / 2).ok_or(NotAMac)?;
+            *slot = *slot << 4 | nibble;
+            digits += 1;
+        }
+        if digits != 12 || ![0, 2, 5].contains(&separators) {
+            return Err(NotAMac);
         }
         Ok(Self(mac))
     }
@@ -37,8 +44,14 @@ impl FromStr for MacAddress {
 
 impl fmt::Display for MacAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let [a, b, c, d, e, g] = self.0;
-        write!(f, "{a:02X}:{b:02X}:{c:02X}:{d:02X}:{e:02X}:{g:02X}")
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut text = [b':'; 17];
+        for (i, byte) in self.0.iter().enumerate() {
+            text[3 * i] = HEX[usize::from(byte >> 4)];
+            text[3 * i + 1] = HEX[usize::from(byte & 0x0f)];
+        }
+        // Only ASCII was written.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -64,8 +77,35 @@ mod tests {
             "AA:BB:CC:01:02:0G",
             "user",
             "AABBCC01020304",
+            "AA:BB:CC:01:02:+3",
+            "AA:BB:CC:01:02:03:",
+            "AA::BB:CC:01:02:03",
         ] {
             assert_eq!(text.parse::<MacAddress>(), Err(NotAMac), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text: parsed or refused, never a panic; what parses displays as 17 characters.
+        #[test]
+        fn any_text_parses_or_is_refused(text in ".{0,40}") {
+            if let Ok(mac) = text.parse::<MacAddress>() {
+                proptest::prop_assert_eq!(mac.to_string().len(), 17);
+            }
+        }
+
+        /// Every address displays in the MikroTik form and parses back from it and from the
+        /// other forms NASes use.
+        #[test]
+        fn every_address_round_trips(bytes in proptest::prelude::any::<[u8; 6]>()) {
+            let mac = MacAddress(bytes);
+            let shown = mac.to_string();
+            proptest::prop_assert_eq!(shown.parse::<MacAddress>(), Ok(mac));
+            proptest::prop_assert_eq!(shown.replace(':', "-").to_lowercase().parse::<MacAddress>(), Ok(mac));
+            proptest::prop_assert_eq!(shown.replace(':', "").parse::<MacAddress>(), Ok(mac));
+            let plain = shown.replace(':', "");
+            let dotted = format!("{}.{}.{}", &plain[..4], &plain[4..8], &plain[8..]);
+            proptest::prop_assert_eq!(dotted.parse::<MacAddress>(), Ok(mac));
         }
     }
 }

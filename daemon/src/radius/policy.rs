@@ -13,7 +13,7 @@ use crate::clock::{SharedClock, Timestamp};
 use crate::domain::accounting::{self, Record, Status};
 use crate::domain::policy::{self, Facts, Proof, Reason, Verdict};
 use crate::domain::subscribers;
-use crate::domain::{DomainError, credentials, mac, vouchers};
+use crate::domain::{DomainError, credentials, vouchers};
 use crate::model::plan::Plan;
 use crate::model::subscriber::{StoredCredential, Subscriber};
 use crate::model::subscription::Subscription;
@@ -104,11 +104,9 @@ enum Reading {
 impl Policy for StorePolicy {
     async fn login(&self, check: Check) -> Result<Decision, PolicyError> {
         let typed = check.request().user_name.clone();
-        let device = check
-            .request()
-            .mac
-            .map(|m| m.to_string())
-            .and_then(|m| mac::normalize(&m));
+        // A MacAddress displays in the store's one form (`AA:BB:CC:DD:EE:FF`, what
+        // mac::normalize gives): no second parse.
+        let device = check.request().mac.map(|m| m.to_string());
         let now = self.clock.now();
         let secrets = self.secrets.clone();
         // Most logins only read: the credential, its verification and the decision in one go,
