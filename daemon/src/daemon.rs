@@ -305,6 +305,7 @@ fn handlers(core: &Core) -> (Handlers, Vec<PeriodicJob>) {
                 config.radius.auth_listen.port(),
                 config.radius.acct_listen.port(),
             ),
+            watch: jobs::provision::Watch::of(&config.web),
         },
     );
     periodic.extend(jobs::health::register(

@@ -432,3 +432,23 @@ async fn the_scheduler_runs_on_the_router_clock_with_its_policy() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn timestamp_reads_the_routers_clock_in_seconds_since_the_epoch() {
+    let router = router().await;
+    let now = |r: &Router| {
+        r.handle
+            .run_script(":local t [:tonum [:timestamp]]\n$t")
+            .unwrap()
+    };
+    assert_eq!(now(&router), Value::Num(START_MS / 1000));
+    router.handle.advance(Duration::from_secs(90));
+    assert_eq!(now(&router), Value::Num(START_MS / 1000 + 90));
+    assert_eq!(
+        router
+            .handle
+            .run_script(":local t [:typeof [:timestamp]]\n$t")
+            .unwrap(),
+        Value::Str("time".into())
+    );
+}

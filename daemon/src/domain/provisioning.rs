@@ -1,6 +1,16 @@
 //! Provisioning: keeping each managed router's own tables (hotspot users and user profiles,
-//! PPP secrets and profiles, its `/radius` entry) in line with the store, so that a router
-//! still serves the site's subscribers when it cannot reach the box.
+//! PPP secrets and profiles, its `/radius` entry, the fallback scripts) in line with the store.
+//!
+//! Two paths decide a login. RouterOS asks RADIUS only when no enabled local user matches,
+//! so the local users Sitebox provisions are kept **disabled** while the box answers: every
+//! login is the box's decision (its policy, its reject texts). When the box stops answering,
+//! the router's netwatch entry runs [`FALLBACK_ON`], which enables the local users whose plan
+//! has not ended; they carry what is left of the plan (`limit-uptime`, `limit-bytes-total`,
+//! `mac-address`) and its end in their comment (`sitebox sub=N until=EPOCH`). The scheduler
+//! runs [`EXPIRY_SWEEP`] every [`EXPIRY_SWEEP_EVERY`]: a user whose `until` has passed is
+//! disabled and its local sessions ended, so a fallback login outlasts its plan by at most
+//! that interval (on the router's clock). When the box answers again [`FALLBACK_OFF`]
+//! disables them and ends the sessions they started, and the next login is the box's again.
 //!
 //! Jobs are enqueued in the transaction of the change that causes them, one per router and
 //! subscriber under a unique key (a burst of changes collapses into one waiting job). A job
@@ -23,6 +33,132 @@ use crate::store::{Tx, plans as plan_sql, router_health, subscribers as subscrib
 
 /// The comment Sitebox puts on what it adds to a router, so an operator can tell.
 pub(crate) const COMMENT: &str = "sitebox";
+
+/// How often the router's scheduler runs [`EXPIRY_SWEEP`]: the bound by which a login the
+/// router decided on its own can outlast the plan's end.
+pub(crate) const EXPIRY_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `/system/script` name: enables the local users whose plan has not ended (netwatch, box down).
+pub(crate) const FALLBACK_ON_NAME: &str = "sitebox-fallback-on";
+/// `/system/script` name: disables them again and ends their sessions (netwatch, box up).
+pub(crate) const FALLBACK_OFF_NAME: &str = "sitebox-fallback-off";
+/// `/system/script` and `/system/scheduler` name of the expiry sweep.
+pub(crate) const EXPIRY_SWEEP_NAME: &str = "sitebox-expiry";
+/// The policy the scripts need (netwatch may run scripts within `read,write,test,reboot`).
+pub(crate) const SCRIPT_POLICY: &str = "read,write,test";
+
+/// RouterOS script: the box does not answer. Enables every Sitebox user (hotspot and PPP)
+/// whose `until=` lies ahead on the router's clock; the others stay disabled.
+pub(crate) const FALLBACK_ON: &str = r#":local now [:tonum [:timestamp]]
+:foreach u in=[/ip hotspot user find where comment~"^sitebox .*until="] do={
+  :local c [/ip hotspot user get $u comment]
+  :if ([:tonum [:pick $c ([:find $c "until="] + 6) [:len $c]]] > $now) do={ /ip hotspot user enable $u }
+}
+:foreach u in=[/ppp secret find where comment~"^sitebox .*until="] do={
+  :local c [/ppp secret get $u comment]
+  :if ([:tonum [:pick $c ([:find $c "until="] + 6) [:len $c]]] > $now) do={ /ppp secret enable $u }
+}
+:log warning "sitebox: the box does not answer; customers with a running plan log in on this router"
+"#;
+
+/// RouterOS script: the box answers again. Disables every Sitebox user and ends the sessions
+/// the router granted them on its own (`radius=no`), so the next login is the box's decision.
+pub(crate) const FALLBACK_OFF: &str = r#":foreach u in=[/ip hotspot user find where comment~"^sitebox "] do={
+  :local n [/ip hotspot user get $u name]
+  /ip hotspot user disable $u
+  /ip hotspot active remove [/ip hotspot active find where user=$n !radius]
+}
+:foreach u in=[/ppp secret find where comment~"^sitebox "] do={
+  :local n [/ppp secret get $u name]
+  /ppp secret disable $u
+  /ppp active remove [/ppp active find where name=$n !radius]
+}
+:log warning "sitebox: the box answers again; logins are its decision"
+"#;
+
+/// RouterOS script run by the scheduler: a Sitebox user that is enabled past its `until=`
+/// is disabled and its local sessions ended.
+pub(crate) const EXPIRY_SWEEP: &str = r#":local now [:tonum [:timestamp]]
+:foreach u in=[/ip hotspot user find where comment~"^sitebox .*until=" !disabled] do={
+  :local c [/ip hotspot user get $u comment]
+  :if ([:tonum [:pick $c ([:find $c "until="] + 6) [:len $c]]] <= $now) do={
+    :local n [/ip hotspot user get $u name]
+    /ip hotspot user disable $u
+    /ip hotspot active remove [/ip hotspot active find where user=$n !radius]
+  }
+}
+:foreach u in=[/ppp secret find where comment~"^sitebox .*until=" !disabled] do={
+  :local c [/ppp secret get $u comment]
+  :if ([:tonum [:pick $c ([:find $c "until="] + 6) [:len $c]]] <= $now) do={
+    :local n [/ppp secret get $u name]
+    /ppp secret disable $u
+    /ppp active remove [/ppp active find where name=$n !radius]
+  }
+}
+"#;
+
+/// What the router may grant a subscriber on its own while it cannot reach the box: what is
+/// left of the running plan when the job runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fallback {
+    /// The running subscription (a new one resets the user's counters on the router).
+    pub subscription: i64,
+    /// The plan's end.
+    pub until: Timestamp,
+    /// Online time: the plan's time left when it has a time limit, at most its whole span
+    /// (start to end); at least 1 s. The router's cumulative `uptime` counts against it.
+    pub limit_uptime_s: u64,
+    /// Data left, when the plan has a cap (never 0: a used-up plan has no fallback).
+    pub limit_bytes: Option<u64>,
+    /// The device the plan is bound to (the first registered MAC), when it binds.
+    pub mac: Option<String>,
+}
+
+/// The comment on a subscriber's local user: `sitebox sub=N until=EPOCH` with a fallback,
+/// `sitebox until=0` without (the scripts never enable it).
+pub(crate) fn user_comment(fallback: Option<&Fallback>) -> String {
+    match fallback {
+        Some(f) => format!(
+            "{COMMENT} sub={} until={}",
+            f.subscription,
+            f.until.as_millis().div_euclid(1000)
+        ),
+        None => format!("{COMMENT} until=0"),
+    }
+}
+
+/// The subscription a user comment names, if any.
+pub(crate) fn comment_subscription(comment: &str) -> Option<i64> {
+    comment
+        .strip_prefix(COMMENT)?
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("sub="))?
+        .parse()
+        .ok()
+}
+
+/// A time as RouterOS prints it: `1w2d3h4m5s`, zero units left out, `0s` for zero.
+pub(crate) fn routeros_time(seconds: u64) -> String {
+    let mut out = String::new();
+    let mut left = seconds;
+    for (unit, size) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3_600),
+        ("m", 60),
+        ("s", 1),
+    ] {
+        let n = left / size;
+        left %= size;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
 
 /// The job converging `subscriber` on `router`.
 fn provision_job(router: RouterId, subscriber: SubscriberId) -> JobSpec {
@@ -135,9 +271,9 @@ pub(crate) enum Desired {
         password: Option<String>,
         /// Its current plan's profile; None for the router's `default`.
         profile: Option<Profile>,
-        /// False when suspended or without a running subscription: the router refuses it
-        /// even when it cannot ask the box.
-        enabled: bool,
+        /// What the router may grant on its own while the box does not answer; None when
+        /// suspended or without a running plan (the router refuses it then too).
+        fallback: Option<Fallback>,
     },
     /// Deleted: removed from the router.
     Absent {
@@ -153,14 +289,14 @@ impl std::fmt::Debug for Desired {
                 username,
                 service,
                 profile,
-                enabled,
+                fallback,
                 ..
             } => f
                 .debug_struct("Present")
                 .field("username", username)
                 .field("service", service)
                 .field("profile", profile)
-                .field("enabled", enabled)
+                .field("fallback", fallback)
                 .finish_non_exhaustive(),
             Desired::Absent { username } => f
                 .debug_struct("Absent")
@@ -209,11 +345,15 @@ pub(crate) fn desired(
     let running = subscription_sql::current(conn, stored.id)?.filter(|s| {
         s.state == SubscriptionState::Active && s.expires_at.is_some_and(|at| at > now)
     });
-    let profile = match &running {
-        Some(subscription) => plan_sql::get(conn, subscription.plan_id)?
-            .as_ref()
-            .map(Profile::of),
+    let plan = match &running {
+        Some(subscription) => plan_sql::get(conn, subscription.plan_id)?,
         None => None,
+    };
+    let fallback = match (&running, &plan) {
+        (Some(subscription), Some(plan)) if stored.state == SubscriberState::Active => {
+            fallback(subscription, plan, &stored.macs, now)
+        }
+        _ => None,
     };
     Ok(Some(Desired::Present {
         service: if stored.kind == SubscriberKind::Pppoe {
@@ -221,11 +361,50 @@ pub(crate) fn desired(
         } else {
             Service::Hotspot
         },
-        enabled: stored.state == SubscriberState::Active && running.is_some(),
+        fallback,
         username: stored.username,
         password,
-        profile,
+        profile: plan.as_ref().map(Profile::of),
     }))
+}
+
+/// What is left of a running plan at `now`, as the router's local limits; None when nothing
+/// is (time or data used up, or past its end).
+fn fallback(
+    subscription: &crate::model::subscription::Subscription,
+    plan: &Plan,
+    macs: &[String],
+    now: Timestamp,
+) -> Option<Fallback> {
+    let until = subscription.expires_at.filter(|at| *at > now)?;
+    // The plan's whole span, not the time to its end from now: the same on every run of a
+    // job (a job run again after a crash changes nothing), and what the customer paid for.
+    // The wall-clock end is the expiry sweep's.
+    let span = until
+        .since(subscription.starts_at.unwrap_or(now))
+        .as_secs()
+        .max(1);
+    let limit_uptime_s = match subscription.time_left() {
+        Some(0) => return None,
+        Some(left) => span.min(u64::try_from(left).unwrap_or(u64::MAX)),
+        None => span,
+    };
+    let limit_bytes = match subscription.data_left() {
+        Some(0) => return None,
+        Some(left) => Some(u64::try_from(left).unwrap_or(u64::MAX)),
+        None => None,
+    };
+    Some(Fallback {
+        subscription: subscription.id.0,
+        until,
+        limit_uptime_s,
+        limit_bytes,
+        mac: if plan.mac_binding {
+            macs.first().cloned()
+        } else {
+            None
+        },
+    })
 }
 
 #[cfg(test)]
@@ -352,17 +531,39 @@ mod tests {
         let Desired::Present {
             password,
             profile,
-            enabled,
+            fallback,
             service,
             ..
-        } = at(T0).await
+        } = at(T0.after(Duration::from_secs(600))).await
         else {
             panic!("alice is present");
         };
         assert_eq!(
-            (service, enabled, password.as_deref()),
-            (Service::Hotspot, true, Some("alice-pw"))
+            (service, password.as_deref()),
+            (Service::Hotspot, Some("alice-pw"))
         );
+        // What the router may grant alone: the hour's online time, until its end; the same
+        // whenever the job runs.
+        let fallback = fallback.expect("a running plan has a fallback");
+        assert_eq!(fallback.limit_uptime_s, 3600);
+        assert_eq!(fallback.limit_bytes, None);
+        assert_eq!(fallback.until, T0.after(Duration::from_secs(3600)));
+        assert_eq!(
+            user_comment(Some(&fallback)),
+            format!(
+                "sitebox sub={} until={}",
+                fallback.subscription,
+                T0.as_millis() / 1000 + 3600
+            )
+        );
+        assert_eq!(
+            comment_subscription(&user_comment(Some(&fallback))),
+            Some(fallback.subscription)
+        );
+        assert_eq!(user_comment(None), "sitebox until=0");
+        assert_eq!(routeros_time(3000), "50m");
+        assert_eq!(routeros_time(694_861), "1w1d1h1m1s");
+        assert_eq!(routeros_time(0), "0s");
         assert_eq!(
             profile,
             Some(Profile {
@@ -371,13 +572,13 @@ mod tests {
                 shared_users: 2
             })
         );
-        // Past its expiry the plan no longer counts: disabled, the router's default profile.
+        // Past its expiry the plan no longer counts: no fallback, the router's default profile.
         let later = at(T0.after(Duration::from_secs(3601))).await;
         assert!(
             matches!(
                 &later,
                 Desired::Present {
-                    enabled: false,
+                    fallback: None,
                     profile: None,
                     ..
                 }

@@ -1,6 +1,7 @@
 //! Provisioning handlers: converge a subscriber's hotspot user or PPP secret (with its plan's
-//! profile) on one router, converge an edited plan's profiles, kick a user's sessions,
-//! configure a router for RADIUS.
+//! profile and what the router may grant alone while the box does not answer) on one router,
+//! converge an edited plan's profiles, kick a user's sessions, configure a router for RADIUS
+//! and for the fallback (scripts, the netwatch entry watching the box, the expiry scheduler).
 //!
 //! Each reads what the router should have from the store when it runs and converges the
 //! router to it with the `ensure_*` operations (print by name, then add, set only what
@@ -13,13 +14,16 @@ use std::sync::Arc;
 use sitebox_routeros::client::{Error as ApiError, Password, Router as ApiRouter};
 use sitebox_routeros::ops::{
     self, Ensured, HotspotUserProfileSpec, HotspotUserSpec, Menu, PppProfileSpec, PppSecretSpec,
-    RadiusClientSpec,
+    Props, RadiusClientSpec,
 };
 
 use crate::clock::SharedClock;
 use crate::config::ProvisioningConfig;
 use crate::domain::DomainError;
-use crate::domain::provisioning::{self, COMMENT, Desired, Profile, Service};
+use crate::domain::provisioning::{
+    self, COMMENT, Desired, EXPIRY_SWEEP, EXPIRY_SWEEP_EVERY, EXPIRY_SWEEP_NAME, FALLBACK_OFF,
+    FALLBACK_OFF_NAME, FALLBACK_ON, FALLBACK_ON_NAME, Profile, SCRIPT_POLICY, Service,
+};
 use crate::domain::routers;
 use crate::links::RouterLinks;
 use crate::model::PlanId;
@@ -50,6 +54,112 @@ pub(crate) struct Provisioner {
     pub config: ProvisioningConfig,
     /// RADIUS ports the routers' `/radius` entry points at.
     pub radius_ports: (u16, u16),
+    /// How the routers' netwatch entry probes the box.
+    pub watch: Watch,
+}
+
+/// How a router's netwatch entry tells whether the box answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Watch {
+    /// `http-get` of the technician page (`GET /`, answered by the daemon itself).
+    HttpGet(u16),
+    /// `tcp-conn` to the page's port (served over TLS: netwatch's `http-get` speaks plain HTTP).
+    TcpConn(u16),
+    /// `icmp` to the box's address (no page to probe).
+    Icmp,
+}
+
+impl Watch {
+    /// The probe for a box whose page is `web`.
+    pub(crate) fn of(web: &crate::config::WebConfig) -> Self {
+        match (web.enabled, web.tls_cert.is_some()) {
+            (false, _) => Self::Icmp,
+            (true, false) => Self::HttpGet(web.listen.port()),
+            (true, true) => Self::TcpConn(web.listen.port()),
+        }
+    }
+
+    /// The `/tool/netwatch` properties of the entry probing `host`.
+    fn props(self, host: &str) -> Props {
+        let (kind, port) = match self {
+            Self::HttpGet(port) => ("http-get", Some(port)),
+            Self::TcpConn(port) => ("tcp-conn", Some(port)),
+            Self::Icmp => ("icmp", None),
+        };
+        let mut props: Props = vec![
+            ("comment", COMMENT.to_owned()),
+            ("host", host.to_owned()),
+            ("type", kind.to_owned()),
+        ];
+        if let Some(port) = port {
+            props.push(("port", port.to_string()));
+        }
+        props.extend([
+            ("interval", "10s".to_owned()),
+            ("timeout", "3s".to_owned()),
+            (
+                "down-script",
+                format!("/system script run {FALLBACK_ON_NAME}"),
+            ),
+            (
+                "up-script",
+                format!("/system script run {FALLBACK_OFF_NAME}"),
+            ),
+            ("disabled", "no".to_owned()),
+        ]);
+        props
+    }
+}
+
+/// Sitebox's netwatch entry on a router: `/tool/netwatch`, keyed by its comment.
+const NETWATCH: Menu = Menu::new("/tool/netwatch");
+/// `/system/script`, keyed by name.
+const SCRIPTS: Menu = Menu::new("/system/script");
+/// `/system/scheduler`, keyed by name.
+const SCHEDULER: Menu = Menu::new("/system/scheduler");
+
+/// The fallback machinery on a router: the three scripts, the scheduler entry running the
+/// expiry sweep, and the netwatch entry probing the box at `host`. Returns whether anything
+/// had to change.
+async fn ensure_fallback(link: &ApiRouter, host: &str, watch: Watch) -> Result<bool, ApiError> {
+    let mut changed = false;
+    for (name, source) in [
+        (FALLBACK_ON_NAME, FALLBACK_ON),
+        (FALLBACK_OFF_NAME, FALLBACK_OFF),
+        (EXPIRY_SWEEP_NAME, EXPIRY_SWEEP),
+    ] {
+        let props: Props = vec![
+            ("name", name.to_owned()),
+            ("source", source.to_owned()),
+            ("policy", SCRIPT_POLICY.to_owned()),
+            ("comment", COMMENT.to_owned()),
+        ];
+        changed |= !matches!(
+            SCRIPTS.ensure(link, "name", &props).await?,
+            Ensured::Unchanged(_)
+        );
+    }
+    let schedule: Props = vec![
+        ("name", EXPIRY_SWEEP_NAME.to_owned()),
+        ("on-event", EXPIRY_SWEEP_NAME.to_owned()),
+        (
+            "interval",
+            provisioning::routeros_time(EXPIRY_SWEEP_EVERY.as_secs()),
+        ),
+        ("start-time", "startup".to_owned()),
+        ("policy", SCRIPT_POLICY.to_owned()),
+        ("comment", COMMENT.to_owned()),
+        ("disabled", "no".to_owned()),
+    ];
+    changed |= !matches!(
+        SCHEDULER.ensure(link, "name", &schedule).await?,
+        Ensured::Unchanged(_)
+    );
+    changed |= !matches!(
+        NETWATCH.ensure(link, "comment", &watch.props(host)).await?,
+        Ensured::Unchanged(_)
+    );
+    Ok(changed)
 }
 
 /// Registers the provision, plan, kick and configure handlers.
@@ -268,6 +378,8 @@ impl Provisioner {
                         .await?;
                 }
             }
+            // The fallback: local users on while the box does not answer, and their end.
+            ensure_fallback(&link, &address.to_string(), self.watch).await?;
             Ok::<_, ApiError>(())
         }
         .await;
@@ -315,8 +427,14 @@ async fn ensure_profile(
 }
 
 /// Brings the router to `wanted`; returns whether anything had to change.
+///
+/// A new user is added disabled (the box decides its logins), and a user without a running
+/// plan is disabled; a user with one keeps the `disabled` the router gave it, because only the
+/// router's netwatch scripts know whether the box answers it (a job never enables a user:
+/// during an outage the down-script did, and a job racing the up-script cannot undo it).
 async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
     let mut changed = false;
+    let mut reset = false;
     let mut note = |ensured: Ensured| changed |= !matches!(ensured, Ensured::Unchanged(_));
     match wanted {
         Desired::Absent { username } => {
@@ -328,36 +446,73 @@ async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
             service,
             password,
             profile,
-            enabled,
+            fallback,
         } => {
             let profile_name = profile
                 .as_ref()
                 .map_or_else(|| "default".to_owned(), |p| p.name.clone());
             let password = password.clone().map(Password::new);
+            let comment = provisioning::user_comment(fallback.as_ref());
+            // Some(true) to disable; None to leave the router's. A user from before the
+            // fallback (its comment without `until=`) was enabled for good: disabled once.
+            let disabled = |before: Option<Option<String>>| {
+                let ours = before
+                    .flatten()
+                    .is_some_and(|c| c.starts_with(COMMENT) && c.contains(" until="));
+                (!ours || fallback.is_none()).then_some(true)
+            };
             match service {
                 Service::Hotspot => {
                     if let Some(profile) = profile {
                         note(ensure_profile(link, Service::Hotspot, profile).await?);
                     }
-                    note(
-                        ops::ensure_hotspot_user(
-                            link,
-                            &HotspotUserSpec {
-                                name: username.clone(),
-                                password,
-                                profile: Some(profile_name),
-                                comment: Some(COMMENT.into()),
-                                disabled: Some(!enabled),
-                                ..HotspotUserSpec::default()
-                            },
-                        )
-                        .await?,
-                    );
+                    let before = ops::hotspot_user(link, username).await?;
+                    let ensured = ops::ensure_hotspot_user(
+                        link,
+                        &HotspotUserSpec {
+                            name: username.clone(),
+                            password,
+                            profile: Some(profile_name),
+                            limit_uptime: Some(provisioning::routeros_time(
+                                fallback.as_ref().map_or(0, |f| f.limit_uptime_s),
+                            )),
+                            limit_bytes_total: Some(
+                                fallback.as_ref().and_then(|f| f.limit_bytes).unwrap_or(0),
+                            ),
+                            mac_address: Some(
+                                fallback
+                                    .as_ref()
+                                    .and_then(|f| f.mac.clone())
+                                    .unwrap_or_else(|| ANY_MAC.to_owned()),
+                            ),
+                            comment: Some(comment),
+                            disabled: disabled(before.as_ref().map(|b| b.comment.clone())),
+                            ..HotspotUserSpec::default()
+                        },
+                    )
+                    .await?;
+                    // A new plan starts with the router's counters at zero; within one plan
+                    // they keep what fallback sessions used, which the limits then subtract.
+                    if let (Some(before), Some(fallback)) = (before, fallback)
+                        && counted(&before)
+                        && before
+                            .comment
+                            .as_deref()
+                            .and_then(provisioning::comment_subscription)
+                            != Some(fallback.subscription)
+                    {
+                        ops::reset_hotspot_user_counters(link, &before.id).await?;
+                        reset = true;
+                    }
+                    note(ensured);
                 }
                 Service::Pppoe => {
                     if let Some(profile) = profile {
                         note(ensure_profile(link, Service::Pppoe, profile).await?);
                     }
+                    let before = ops::ppp_secret(link, username)
+                        .await?
+                        .map(|row| row.string("comment"));
                     note(
                         ops::ensure_ppp_secret(
                             link,
@@ -366,8 +521,14 @@ async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
                                 password,
                                 service: Some("pppoe".into()),
                                 profile: Some(profile_name),
-                                comment: Some(COMMENT.into()),
-                                disabled: Some(!enabled),
+                                caller_id: Some(
+                                    fallback
+                                        .as_ref()
+                                        .and_then(|f| f.mac.clone())
+                                        .unwrap_or_default(),
+                                ),
+                                comment: Some(comment),
+                                disabled: disabled(before),
                                 ..PppSecretSpec::default()
                             },
                         )
@@ -377,5 +538,18 @@ async fn apply(link: &ApiRouter, wanted: &Desired) -> Result<bool, ApiError> {
             }
         }
     }
-    Ok(changed)
+    Ok(changed || reset)
+}
+
+/// `mac-address` of a hotspot user that may log in from any device.
+const ANY_MAC: &str = "00:00:00:00:00:00";
+
+/// Whether a hotspot user's counters hold anything.
+fn counted(user: &ops::HotspotUser) -> bool {
+    user.bytes_in.unwrap_or(0) > 0
+        || user.bytes_out.unwrap_or(0) > 0
+        || user
+            .uptime
+            .as_deref()
+            .is_some_and(|u| u != "0s" && !u.is_empty())
 }

@@ -88,6 +88,13 @@ pub async fn remove_hotspot_user<A: Api>(api: &A, name: &str) -> Result<bool, Er
     Ok(USERS.remove_where(api, "name", name).await? > 0)
 }
 
+/// `reset-counters` of the user with id `id`: its cumulative `uptime` and byte counters (what
+/// `limit-uptime` and `limit-bytes-*` are checked against) go back to zero.
+pub async fn reset_hotspot_user_counters<A: Api>(api: &A, id: &str) -> Result<(), Error> {
+    let command = crate::codec::Command::new("/ip/hotspot/user/reset-counters").attr("numbers", id);
+    api.run(&command).await.map(drop)
+}
+
 /// Every hotspot user.
 pub async fn hotspot_users<A: Api>(api: &A) -> Result<Vec<HotspotUser>, Error> {
     Ok(USERS

@@ -14,12 +14,12 @@ mod system;
 pub use hotspot::{
     HotspotActive, HotspotUser, HotspotUserProfileSpec, HotspotUserSpec, ensure_hotspot_user,
     ensure_hotspot_user_profile, hotspot_active, hotspot_hosts, hotspot_user, hotspot_users,
-    kick_hotspot_user, remove_hotspot_host, remove_hotspot_user,
+    kick_hotspot_user, remove_hotspot_host, remove_hotspot_user, reset_hotspot_user_counters,
 };
 pub use menu::{Ensured, Menu, Props};
 pub use ppp::{
     PppActive, PppProfileSpec, PppSecretSpec, ensure_ppp_profile, ensure_ppp_secret, kick_ppp_user,
-    ppp_active, ppp_secrets, remove_ppp_secret, set_ppp_aaa,
+    ppp_active, ppp_secret, ppp_secrets, remove_ppp_secret, set_ppp_aaa,
 };
 pub use queue::{SimpleQueueSpec, ensure_simple_queue, remove_simple_queue, simple_queues};
 pub use radius::{RadiusClientSpec, ensure_radius_client, radius_clients, set_radius_incoming};

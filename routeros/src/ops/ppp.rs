@@ -18,6 +18,8 @@ pub struct PppSecretSpec {
     pub service: Option<String>,
     pub profile: Option<String>,
     pub remote_address: Option<String>,
+    /// The caller (the PPPoE client's MAC) the secret is bound to; empty for any.
+    pub caller_id: Option<String>,
     pub comment: Option<String>,
     pub disabled: Option<bool>,
 }
@@ -34,6 +36,7 @@ impl PppSecretSpec {
         push_opt(&mut props, "service", self.service.as_ref());
         push_opt(&mut props, "profile", self.profile.as_ref());
         push_opt(&mut props, "remote-address", self.remote_address.as_ref());
+        push_opt(&mut props, "caller-id", self.caller_id.as_ref());
         push_opt(&mut props, "comment", self.comment.as_ref());
         push_opt(&mut props, "disabled", self.disabled.map(yes_no));
         props
@@ -48,6 +51,11 @@ pub async fn ensure_ppp_secret<A: Api>(api: &A, spec: &PppSecretSpec) -> Result<
 /// Removes the secret `name`; `false` when there was none.
 pub async fn remove_ppp_secret<A: Api>(api: &A, name: &str) -> Result<bool, Error> {
     Ok(SECRETS.remove_where(api, "name", name).await? > 0)
+}
+
+/// The secret `name`, if any.
+pub async fn ppp_secret<A: Api>(api: &A, name: &str) -> Result<Option<Row>, Error> {
+    SECRETS.find(api, "name", name).await
 }
 
 /// Every PPP secret.

@@ -12,6 +12,7 @@ mod provisioning;
 mod queue_crash;
 mod radius;
 mod radius_bench;
+mod router_fallback;
 mod router_login;
 mod routeros;
 mod scenario;

@@ -258,9 +258,21 @@ async fn routers_are_provisioned_and_ride_out_minutes_down_without_a_double_effe
         prop(&sim, HOTSPOT_USER, "alice", "password").as_deref(),
         Some("alice-pw")
     );
+    // Disabled while the box answers (RouterOS asks RADIUS only when no enabled local user
+    // matches), with the plan's end for the router's fallback; carol has none.
     assert_eq!(
         prop(&sim, HOTSPOT_USER, "alice", "disabled").as_deref(),
-        Some("false")
+        Some("true")
+    );
+    assert!(
+        prop(&sim, HOTSPOT_USER, "alice", "comment")
+            .is_some_and(|c| c.starts_with("sitebox sub=") && c.contains(" until=")),
+        "{:?}",
+        prop(&sim, HOTSPOT_USER, "alice", "comment")
+    );
+    assert_eq!(
+        prop(&sim, HOTSPOT_USER, "carol", "comment").as_deref(),
+        Some("sitebox until=0")
     );
     assert_eq!(
         prop(&sim, HOTSPOT_USER, "carol", "profile").as_deref(),
@@ -391,9 +403,9 @@ async fn routers_are_provisioned_and_ride_out_minutes_down_without_a_double_effe
     )
     .await;
     tokio::time::sleep(Duration::from_secs(9).saturating_sub(down_at.elapsed())).await;
-    assert_eq!(
-        prop(&sim, HOTSPOT_USER, "alice", "disabled").as_deref(),
-        Some("false")
+    assert!(
+        prop(&sim, HOTSPOT_USER, "alice", "comment").is_some_and(|c| c.contains(" sub=")),
+        "the router still has alice's plan"
     );
     let failed = cli_json(&daemon, &["queue", "failed", "--json"]);
     assert_eq!(
@@ -408,7 +420,7 @@ async fn routers_are_provisioned_and_ride_out_minutes_down_without_a_double_effe
         "the suspension reaches the router",
         Duration::from_secs(30),
         || {
-            prop(&sim, HOTSPOT_USER, "alice", "disabled").as_deref() == Some("true")
+            prop(&sim, HOTSPOT_USER, "alice", "comment").as_deref() == Some("sitebox until=0")
                 && sim.handle.find("/ip/hotspot/active", "alice").is_none()
                 && router(&daemon, "core")["status"] == "up"
         },
@@ -685,7 +697,7 @@ async fn a_stalled_router_times_out_within_its_deadline_and_gets_a_new_connectio
         "dave disabled once the router answers",
         Duration::from_secs(30),
         || {
-            prop(&sim, HOTSPOT_USER, "dave", "disabled").as_deref() == Some("true")
+            prop(&sim, HOTSPOT_USER, "dave", "comment").as_deref() == Some("sitebox until=0")
                 && router(&daemon, "core")["status"] == "up"
         },
     )

@@ -563,6 +563,10 @@ impl Env<'_> {
                 fail(message)
             }
             "delay" => Ok(Value::Nil),
+            // RouterOS 7.12+: the time since the epoch on the router's clock.
+            "timestamp" => Ok(Value::Time(Duration::from_millis(
+                u64::try_from(self.now).unwrap_or(0),
+            ))),
             "len" => Ok(Value::Num(match self.operand(words, 0)? {
                 Value::Nil => 0,
                 Value::Array(items) => items.len() as i64,

@@ -12,7 +12,8 @@
 //! - `:local n v`, `:global n v`, `:set n v`, `:if (c) do={} else={}`, `:foreach x in=l do={}`,
 //!   `:for i from=a to=b [step=s] do={}`, `:while (c) do={}`, `:log info|warning|error|debug m`,
 //!   `:put v`, `:error m`, `:delay t` (ignored: the script does not wait), `:len`, `:pick`,
-//!   `:find`, `:tostr`, `:tonum`, `:totime`, `:typeof`.
+//!   `:find`, `:tostr`, `:tonum`, `:totime`, `:typeof`, `:timestamp` (the time since the epoch
+//!   on the router's clock; `:tonum` of a time is its whole seconds).
 //! - Values: strings with `$var`, `$(expr)` and `$[cmd]` inside, numbers, times (`1h30m`,
 //!   `00:05:00`), `yes`/`no`/`true`/`false`, ids (`*1F`), arrays (what `find` returns).
 //!   Expressions in `( )`: `= != < > <= >= ~ . + - * / && || !`, `and`, `or`.
