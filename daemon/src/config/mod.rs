@@ -101,7 +101,7 @@ pub struct RadiusConfig {
     /// Source address of Disconnect/CoA requests: the router checks it against its `/radius`
     /// entry, so on a multi-homed box set the LAN address.
     pub coa_source: std::net::IpAddr,
-    /// Requests handled at once.
+    /// Requests handled at once, per port (auth and accounting each have this many).
     pub max_in_flight: u32,
     /// Longest wait for the database before a request is dropped (the router retries).
     pub request_timeout: ConfigDuration,

@@ -1,6 +1,10 @@
 //! The UDP server: handed its bound auth and accounting sockets and a shutdown token (only `main`
-//! binds). Each datagram is handled in its own task under a semaphore; a bad packet is logged at
-//! debug, counted and dropped, never fatal.
+//! binds). Each datagram is handled in its own task under its port's semaphore; a bad packet is
+//! logged at debug, counted and dropped, never fatal.
+//!
+//! The two ports have budgets of their own: an Accounting-Request waits for a durable write, so
+//! on a stalled disk every accounting slot can be taken for the whole request timeout. Logins
+//! only read, and must still be answered then; with one shared budget they were starved.
 
 mod handle;
 #[cfg(test)]
@@ -26,7 +30,8 @@ use crate::policy::Policy;
 /// Limits and timers. `Default` gives values fit for a site of a few thousand subscribers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// Requests handled at once (a semaphore); further datagrams wait in the socket buffer.
+    /// Requests handled at once per port (a semaphore each for the auth and the accounting
+    /// socket); further datagrams wait in their socket's buffer.
     pub max_in_flight: usize,
     /// How long a reply is kept for retransmits (FreeRADIUS `cleanup_delay`).
     pub reply_cache_ttl: Duration,
@@ -124,13 +129,13 @@ impl<P: Policy> Server<P> {
         })?;
         info!(%auth_addr, %acct_addr, "RADIUS server listening");
         let tracker = TaskTracker::new();
-        let permits = Arc::new(Semaphore::new(self.shared.config.max_in_flight.max(1)));
+        let budget = self.shared.config.max_in_flight.max(1);
         let loops = [(auth, Port::Auth), (acct, Port::Acct)].map(|(socket, port)| {
             let listener = Listener {
                 shared: self.shared.clone(),
                 socket: Arc::new(socket),
                 port,
-                permits: permits.clone(),
+                permits: Arc::new(Semaphore::new(budget)),
                 tracker: tracker.clone(),
                 shutdown: shutdown.clone(),
             };

@@ -86,6 +86,10 @@ struct Harness {
 
 impl Harness {
     async fn start(policy: TestPolicy) -> Self {
+        Self::start_with(policy, ServerConfig::default()).await
+    }
+
+    async fn start_with(policy: TestPolicy, config: ServerConfig) -> Self {
         let policy = Arc::new(policy);
         let clients = Arc::new(Clients::new());
         clients.insert(
@@ -95,7 +99,7 @@ impl Harness {
         let auth = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let acct = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let (auth_addr, acct_addr) = (auth.local_addr().unwrap(), acct.local_addr().unwrap());
-        let server = Server::new(policy.clone(), clients.clone(), ServerConfig::default());
+        let server = Server::new(policy.clone(), clients.clone(), config);
         let counters = server.counters();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -460,5 +464,44 @@ async fn accounting_waits_for_the_store_and_drops_in_progress_retransmits() {
         harness.snapshot().nas["nas1"].drops[&DropCause::BadAuthenticator],
         1
     );
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn accounting_held_by_the_store_leaves_logins_their_own_budget() {
+    let gate = Arc::new(Semaphore::new(0));
+    let mut policy = policy_with("alice", password("secret1"));
+    policy.acct_gate = Some(gate.clone());
+    let config = ServerConfig {
+        max_in_flight: 4,
+        ..ServerConfig::default()
+    };
+    let harness = Harness::start_with(policy, config).await;
+    // More accounting than its budget, all held by a stalled store: every slot is taken.
+    for id in 0..8u8 {
+        let request = accounting_request(id, 1, &format!("8200000{id}"));
+        harness.nas.send_to(&request, harness.acct).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Logins are still answered, each within the exchange's 500 ms.
+    for id in 100..110u8 {
+        let request = pap_request(id, "alice", "secret1");
+        let reply = harness
+            .exchange(&request, harness.auth)
+            .await
+            .unwrap_or_else(|| panic!("login {id} unanswered while accounting waits"));
+        assert_eq!(reply_of(&request, &reply).code, Code::AccessAccept);
+    }
+    assert!(harness.policy.records.lock().unwrap().is_empty());
+    // The held accounting completes once the store moves again.
+    gate.add_permits(100);
+    let mut buffer = vec![0u8; 4096];
+    for _ in 0..8 {
+        tokio::time::timeout(Duration::from_secs(2), harness.nas.recv_from(&mut buffer))
+            .await
+            .expect("accounting answered after the stall")
+            .unwrap();
+    }
+    assert_eq!(harness.policy.records.lock().unwrap().len(), 8);
     harness.stop().await;
 }
