@@ -118,6 +118,11 @@ ours=$(grep -F "siteboxd" <<<"$verify" || true)
 [[ -z $ours ]] || fail "systemd-analyze verify complained:
 $ours"
 pass "systemd-analyze verify: clean"
+# Exits that a restart cannot fix (bad config, damaged database, unwritable data directory)
+# stop the unit instead of restarting it every RestartSec= forever.
+grep -qx 'RestartPreventExitStatus=64 65 73' "$unit" \
+  || fail "the unit does not keep from restarting on exits 64, 65 and 73"
+pass "the unit does not restart on a bad config (64), a damaged database (65), an unwritable data dir (73)"
 security=$(systemd-analyze security --offline=true --threshold=20 "$unit" 2>&1) \
   || fail "security exposure above 2.0:
 $security"

@@ -51,6 +51,7 @@ pub(crate) async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> 
     if let Some(listener) = sockets.simulator {
         spawn_simulator(&core, listener, &life).await?;
     }
+    spawn_disk_probe(&core, &life);
     spawn_queue(&core, &life).await?;
     let radius = match sockets.radius {
         Some(radius) => Some(spawn_radius(&core, radius, &life).await?),
@@ -238,6 +239,28 @@ async fn spawn_simulator(
 
 /// The job queue: every handler registered, the jobs held by the previous run taken back
 /// (they run again), then the workers, the rescuer and the periodic scheduler.
+/// How often a write is sent through to the disk to learn whether writes still reach it (and
+/// that they do again, after a fault), and the free space is checked.
+const DISK_PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// The disk probe (see [`crate::store::health`]): its outcome feeds `/healthz`, `/metrics` and
+/// the one log line per fault and recovery.
+fn spawn_disk_probe(core: &Core, life: &Life) {
+    let store = core.store.clone();
+    let stop = life.shutdown.clone();
+    life.tasks.spawn(async move {
+        loop {
+            if let Err(cause) = store.probe_writes().await {
+                tracing::debug!(cause, "disk probe failed");
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(DISK_PROBE_EVERY) => {}
+            }
+        }
+    });
+}
+
 async fn spawn_queue(core: &Core, life: &Life) -> anyhow::Result<()> {
     let Core {
         config,

@@ -138,6 +138,10 @@ pub enum RejectReason {
     DataExhausted,
     SimultaneousUse,
     Suspended,
+    /// The login is valid but needs a write the store cannot make now (a full or failing
+    /// disk): a voucher's first login, a MAC binding. Answered, not dropped, so that the device
+    /// shows the message instead of timing out.
+    Unavailable,
     Other,
 }
 
@@ -155,6 +159,7 @@ impl RejectReason {
             Self::DataExhausted => "data_exhausted",
             Self::SimultaneousUse => "simultaneous_use",
             Self::Suspended => "suspended",
+            Self::Unavailable => "unavailable",
             Self::Other => "other",
         }
     }

@@ -28,6 +28,12 @@ use crate::store::{Opener, Store};
 
 /// Exit status for a bad config or command line (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
+/// Exit status when the database file is damaged (`EX_DATAERR`): restarting will not fix it,
+/// so the unit does not restart on it (`RestartPreventExitStatus=` in `siteboxd.service`).
+pub const EXIT_DAMAGED: u8 = 65;
+/// Exit status when the data directory cannot be written (`EX_CANTCREAT`): its owner or its
+/// file system must be fixed first.
+pub const EXIT_DATA_DIR: u8 = 73;
 
 /// Sitebox site daemon.
 #[derive(Debug, Parser)]
@@ -142,6 +148,7 @@ pub fn main() -> ExitCode {
     privileges::set_umask();
     let user = cli.user.clone().or_else(|| config.daemon.user.clone());
     let user = user.as_deref();
+    let is_daemon = matches!(cli.command, Command::Run);
     let result = match cli.command {
         Command::Run => run_daemon(config, user),
         // Backup reads the database and writes the operator's file as the invoking user;
@@ -181,9 +188,26 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
-            eprintln!("siteboxd: {err:#}");
-            ExitCode::FAILURE
+            let store = err
+                .chain()
+                .find_map(|cause| cause.downcast_ref::<crate::store::StoreError>());
+            let (code, text) = match store {
+                // These name the file and the fix themselves: said once, without the chain.
+                Some(cause @ crate::store::StoreError::Damaged { .. }) => {
+                    (EXIT_DAMAGED, cause.to_string())
+                }
+                Some(cause @ crate::store::StoreError::DataDir { .. }) => {
+                    (EXIT_DATA_DIR, cause.to_string())
+                }
+                _ => (1, format!("{err:#}")),
+            };
+            // The daemon logs to stdout, which journald keeps already; stderr reaches it too,
+            // so the daemon says it once, there.
+            if !is_daemon {
+                tracing::error!("{text}");
+            }
+            eprintln!("siteboxd: {text}");
+            ExitCode::from(code)
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::model::subscriber::{StoredCredential, Subscriber};
 use crate::model::subscription::Subscription;
 use crate::secrets::Secrets;
 use crate::store::{
-    Store, plans, routers, sessions, subscribers as subscriber_sql, subscriptions,
+    Store, StoreError, plans, routers, sessions, subscribers as subscriber_sql, subscriptions,
     vouchers as voucher_sql,
 };
 
@@ -67,7 +67,7 @@ impl StorePolicy {
         typed: String,
         device: Option<String>,
         now: Timestamp,
-    ) -> Result<Verdict, PolicyError> {
+    ) -> Result<Verdict, WriteFailed> {
         let secrets = self.secrets.clone();
         self.store
             .write(move |tx| {
@@ -90,7 +90,36 @@ impl StorePolicy {
                 Ok::<_, DomainError>(verdict)
             })
             .await
-            .map_err(failed)
+            .map_err(|err| match err {
+                DomainError::Store(err) if store_unwritable(&err) => WriteFailed::Store(err),
+                err => WriteFailed::Domain(err),
+            })
+    }
+}
+
+/// Why a login's write did not happen.
+enum WriteFailed {
+    /// The database could not take it (disk full, read-only, I/O error, commit failed).
+    Store(StoreError),
+    /// Anything else: a bug or a broken row, dropped as before (the NAS retries).
+    Domain(DomainError),
+}
+
+/// Whether a store error means the disk refused the write (rather than a bug in it).
+fn store_unwritable(err: &StoreError) -> bool {
+    match err {
+        StoreError::Commit(_) | StoreError::Begin(_) => true,
+        StoreError::Sqlite(err) => matches!(
+            err.sqlite_error_code(),
+            Some(
+                rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+            )
+        ),
+        _ => false,
     }
 }
 
@@ -142,7 +171,24 @@ impl Policy for StorePolicy {
         };
         let verdict = match reading {
             Reading::Decided(verdict) => verdict,
-            Reading::NeedsWrite => self.write_verdict(typed, device, now).await?,
+            Reading::NeedsWrite => match self.write_verdict(typed.clone(), device, now).await {
+                Ok(verdict) => verdict,
+                // The credential was verified; only the write failed (a full or failing disk):
+                // answer with the reason rather than leave the device waiting for nothing.
+                Err(WriteFailed::Store(err)) => {
+                    tracing::warn!(
+                        user = typed,
+                        error = %err,
+                        "a login that needs a write (first voucher login, MAC binding) is \
+                         rejected: the database cannot be written"
+                    );
+                    return Ok(Decision::Reject(Rejection::new(
+                        RejectReason::Unavailable,
+                        "Login unavailable right now, please try again in a few minutes",
+                    )));
+                }
+                Err(WriteFailed::Domain(err)) => return Err(failed(err)),
+            },
         };
         Ok(to_decision(verdict))
     }

@@ -18,13 +18,33 @@ pub enum StoreError {
     /// The writer thread has stopped (the store is closing).
     #[error("the store is closed")]
     Closed,
-    /// The file failed its integrity check at start.
+    /// A file (a backup, a copy) failed its integrity check.
     #[error("{path}: integrity check failed: {detail}")]
     Corrupt {
         /// The database file.
         path: String,
         /// What SQLite reported.
         detail: String,
+    },
+    /// The daemon's own database is damaged: it failed its integrity check at start, or SQLite
+    /// found a malformed page while opening it. The message is the whole story for the
+    /// operator: what, where, and the two ways out.
+    #[error(
+        "{path} is damaged: {detail}. siteboxd will not run on it (exit 65; systemd does not \
+         restart it). Restore the newest backup: `siteboxd restore BACKUP` (as root, with the \
+         daemon stopped). Without a backup, salvage what can still be read (apt install \
+         sqlite3): `sqlite3 {path} .dump | sqlite3 /root/sitebox-salvaged.db && sqlite3 \
+         /root/sitebox-salvaged.db 'PRAGMA user_version = {version}'`, then `siteboxd restore \
+         /root/sitebox-salvaged.db`; the damaged file is kept beside it as .pre-restore-*. \
+         Then replace the SD card."
+    )]
+    Damaged {
+        /// The database file.
+        path: String,
+        /// What SQLite reported.
+        detail: String,
+        /// The schema version in the file's header (the salvaged copy must carry it).
+        version: u32,
     },
     /// Another siteboxd holds the database.
     #[error("{0} is locked by another running siteboxd")]
@@ -38,6 +58,14 @@ pub enum StoreError {
         found: u32,
         /// The newest version this build knows.
         known: u32,
+    },
+    /// The data directory cannot be written (owner, read-only file system).
+    #[error("data directory {dir}: {problem}")]
+    DataDir {
+        /// The directory.
+        dir: String,
+        /// What is wrong and the fix.
+        problem: String,
     },
     /// Opening the file or directory failed.
     #[error("{path}: {source}")]

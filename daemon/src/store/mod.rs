@@ -8,6 +8,7 @@ pub(crate) mod backup;
 mod bus;
 mod error;
 mod external;
+pub(crate) mod health;
 pub mod jobs;
 mod migrations;
 pub(crate) mod outbox;
@@ -30,6 +31,7 @@ mod writer;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
@@ -42,6 +44,7 @@ pub use tx::Tx;
 pub use wakeups::Wakeups;
 
 use crate::config::{IntegrityCheck, StoreConfig, Synchronous};
+use health::{FaultKind, WriteHealth};
 use readers::ReaderPool;
 use writer::{Hooks, Pending, WriteJob};
 
@@ -70,6 +73,7 @@ struct Inner {
     path: PathBuf,
     bus: EventBus,
     wakeups: Wakeups,
+    health: Arc<WriteHealth>,
     // Held for the process's life: dropping it releases the daemon lock.
     _lock: Option<File>,
 }
@@ -78,26 +82,32 @@ impl Store {
     /// Opens (creating if needed) the database, checks it, applies migrations and starts the
     /// writer thread.
     pub fn open(config: &StoreConfig, opener: Opener) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StoreError::Io {
-            path: config.data_dir.display().to_string(),
-            source,
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| data_dir_error(&config.data_dir, source))?;
         let path = config.database_path();
         let lock = match opener {
-            Opener::Daemon => Some(take_lock(&path)?),
+            Opener::Daemon => {
+                check_writable(&config.data_dir)?;
+                Some(take_lock(&path)?)
+            }
             Opener::Tool => None,
         };
-        let conn = open_writer(&path, config)?;
-        check_integrity(&conn, &path, config.integrity_check)?;
-        migrations::apply(&conn)?;
-        let readers = Arc::new(ReaderPool::open(&path, config)?);
+        // A damaged page can surface at any step of opening, not only in the integrity check:
+        // each one names the file and the fix the same way.
+        let damaged = |err: StoreError| damaged(&path, err);
+        let conn = open_writer(&path, config).map_err(damaged)?;
+        check_integrity(&conn, &path, config.integrity_check).map_err(damaged)?;
+        migrations::apply(&conn).map_err(damaged)?;
+        let readers = Arc::new(ReaderPool::open(&path, config).map_err(damaged)?);
 
-        let bus = EventBus::new(outbox::last_seq(&conn)?);
+        let bus = EventBus::new(outbox::last_seq(&conn).map_err(damaged)?);
         let wakeups = Wakeups::default();
         let (writes, jobs) = mpsc::channel(WRITE_QUEUE);
+        let health = Arc::new(WriteHealth::new(&path, &config.data_dir));
         let hooks = Hooks {
             bus: bus.clone(),
             wakeups: wakeups.clone(),
+            health: health.clone(),
         };
         let group_max = usize::try_from(config.group_commit_max).unwrap_or(1).max(1);
         std::thread::Builder::new()
@@ -113,6 +123,7 @@ impl Store {
             path,
             bus,
             wakeups,
+            health,
             _lock: lock,
         });
         if opener == Opener::Daemon {
@@ -134,6 +145,35 @@ impl Store {
     /// The queue wake-ups: committed enqueues wake their queue's workers through these.
     pub fn wakeups(&self) -> &Wakeups {
         &self.inner.wakeups
+    }
+
+    /// Whether the writer thread has stopped (it ends only when the store closes, or panics).
+    pub(crate) fn writer_stopped(&self) -> bool {
+        self.inner.writes.is_closed()
+    }
+
+    /// Whether writes reach the disk (see [`health`]).
+    pub(crate) fn health(&self) -> &WriteHealth {
+        &self.inner.health
+    }
+
+    /// A write that must reach the disk: a row changed through the writer thread, and the
+    /// probe file in the data directory written and synced. Records the outcome in
+    /// [`Store::health`] (a fault ends only with a probe that succeeded after it).
+    pub(crate) async fn probe_writes(&self) -> Result<(), String> {
+        let started = Instant::now();
+        let written = self.write(|tx| web::touch(tx)).await;
+        if let Err(err) = written {
+            let cause = err.to_string();
+            self.health().failed(FaultKind::of_message(&cause), &cause);
+            return Err(cause);
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.health.probe_file())
+            .await
+            .map_err(|_| "the disk probe panicked".to_string())??;
+        self.health().probe_succeeded(started);
+        Ok(())
     }
 
     /// Runs `work` in a write transaction on the writer thread; resolves after the commit.
@@ -210,6 +250,103 @@ impl Store {
             let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
+    }
+}
+
+/// A failed integrity check, and SQLite's "malformed" and "not a database" at any step of
+/// opening, as [`StoreError::Damaged`], naming the file and the fix.
+fn damaged(path: &Path, err: StoreError) -> StoreError {
+    let detail = match err {
+        StoreError::Corrupt { detail, .. } => detail,
+        StoreError::Sqlite(sqlite)
+            if matches!(
+                sqlite.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            ) =>
+        {
+            sqlite.to_string()
+        }
+        err => return err,
+    };
+    StoreError::Damaged {
+        path: path.display().to_string(),
+        // SQLite's report comes one finding per line.
+        detail: detail
+            .replace("*** in database main ***", "")
+            .trim()
+            .replace('\n', "; "),
+        version: header_user_version(path).unwrap_or(LATEST_VERSION),
+    }
+}
+
+/// `PRAGMA user_version` read from the file header (bytes 60..64, big-endian): page 1 may be
+/// readable when the rest is not.
+fn header_user_version(path: &Path) -> Option<u32> {
+    use std::io::{Read as _, Seek as _};
+    let mut file = File::open(path).ok()?;
+    file.seek(std::io::SeekFrom::Start(60)).ok()?;
+    let mut bytes = [0u8; 4];
+    file.read_exact(&mut bytes).ok()?;
+    Some(u32::from_be_bytes(bytes)).filter(|v| (1..=LATEST_VERSION).contains(v))
+}
+
+/// The daemon writes in its data directory (the lock file, the WAL): one that it cannot write
+/// is reported once, with its owner and the fix, before anything else fails on it.
+fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    match nix::unistd::access(
+        dir,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    ) {
+        Ok(()) => Ok(()),
+        Err(errno) => Err(data_dir_error(dir, std::io::Error::from(errno))),
+    }
+}
+
+/// An error on the data directory itself, with the fix when it is a known one.
+fn data_dir_error(dir: &Path, source: std::io::Error) -> StoreError {
+    let shown = dir.display();
+    let fix = match source.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            let me = nix::unistd::User::from_uid(nix::unistd::Uid::effective())
+                .ok()
+                .flatten()
+                .map_or_else(|| nix::unistd::Uid::effective().to_string(), |u| u.name);
+            let owner = std::os::unix::fs::MetadataExt::uid(&match std::fs::metadata(dir) {
+                Ok(meta) => meta,
+                Err(_) => {
+                    return StoreError::DataDir {
+                        dir: shown.to_string(),
+                        problem: format!(
+                            "siteboxd runs as `{me}` and cannot reach it ({source}): give it and \
+                             its parents to that user (`chown -R {me}: {shown}`)"
+                        ),
+                    };
+                }
+            });
+            let owner = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(owner))
+                .ok()
+                .flatten()
+                .map_or_else(|| format!("uid {owner}"), |u| format!("`{}`", u.name));
+            format!(
+                "siteboxd runs as `{me}` and cannot write to it (owned by {owner}): give it to \
+                 the service user: `chown -R {me}: {shown}`"
+            )
+        }
+        std::io::ErrorKind::ReadOnlyFilesystem => format!(
+            "it is on a read-only file system: remount it read-write (`mount -o remount,rw` on \
+             its mount point; `findmnt -T {shown}`), after checking the card (`dmesg`), or point \
+             `[store] data_dir` at a writable directory"
+        ),
+        _ => {
+            return StoreError::Io {
+                path: shown.to_string(),
+                source,
+            };
+        }
+    };
+    StoreError::DataDir {
+        dir: shown.to_string(),
+        problem: fix,
     }
 }
 

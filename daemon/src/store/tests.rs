@@ -221,9 +221,12 @@ fn a_damaged_file_fails_the_start_up_check() {
     }
     std::fs::write(&path, bytes).expect("write db");
     let err = Store::open(&config, Opener::Daemon).expect_err("a damaged file must be refused");
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+    let message = err.to_string();
     assert!(
-        matches!(err, StoreError::Corrupt { .. } | StoreError::Sqlite(_)),
-        "{err}"
+        message.contains(&format!("{} is damaged", path.display()))
+            && message.contains("siteboxd restore"),
+        "{message}"
     );
 }
 

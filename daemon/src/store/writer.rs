@@ -7,11 +7,13 @@
 //! COMMIT that holds its write, and only then are its events and queue wake-ups published.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use super::health::{FaultKind, WriteHealth};
 use super::tx::{Effects, Tx};
 use super::{EventBus, Wakeups};
 
@@ -77,6 +79,7 @@ impl<T: Send, E: From<StoreError> + Send> Finish for Done<T, E> {
 pub(crate) struct Hooks {
     pub(crate) bus: EventBus,
     pub(crate) wakeups: Wakeups,
+    pub(crate) health: Arc<WriteHealth>,
 }
 
 /// The writer thread's loop: runs until every sender is gone.
@@ -95,14 +98,22 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
+        hooks.health.writer_busy();
         commit_group(&conn, &mut batch, &hooks);
+        hooks.health.writer_idle();
     }
     tracing::debug!("store writer stopped");
 }
 
 fn commit_group(conn: &Connection, batch: &mut Vec<WriteJob>, hooks: &Hooks) {
     if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
-        tracing::warn!(error = %err, writes = batch.len(), "could not begin a write transaction");
+        let kind = FaultKind::of_sqlite(&err);
+        if kind == FaultKind::Other {
+            tracing::warn!(error = %err, writes = batch.len(), "could not begin a write transaction");
+        } else {
+            // The disk's fault: told once by the health state, not once per write.
+            hooks.health.failed(kind, &err.to_string());
+        }
         let message = err.to_string();
         for job in batch.drain(..) {
             job.abort(StoreError::Begin(message.clone()));
@@ -110,7 +121,14 @@ fn commit_group(conn: &Connection, batch: &mut Vec<WriteJob>, hooks: &Hooks) {
         return;
     }
     let mut done = Vec::with_capacity(batch.len());
+    // Set when SQLite itself rolled the whole transaction back (it does so on some disk full
+    // and I/O errors): the rest of the group must not run outside a transaction.
+    let mut lost: Option<String> = None;
     for job in batch.drain(..) {
+        if let Some(cause) = &lost {
+            job.abort(StoreError::Commit(cause.clone()));
+            continue;
+        }
         let mut effects = Effects::default();
         if let Err(err) = conn.execute_batch("SAVEPOINT write") {
             job.abort(StoreError::Sqlite(err));
@@ -119,17 +137,36 @@ fn commit_group(conn: &Connection, batch: &mut Vec<WriteJob>, hooks: &Hooks) {
         let finish = job.run(&mut Tx::new(conn, &mut effects));
         let kept = finish.succeeded() && conn.execute_batch("RELEASE write").is_ok();
         if !kept {
-            // Undo this write alone; the others in the group stand.
-            let _ = conn.execute_batch("ROLLBACK TO write; RELEASE write");
+            if conn.is_autocommit() {
+                let (kind, cause) = hooks.health.rolled_back();
+                hooks.health.failed(kind, &cause);
+                lost = Some(cause);
+            } else {
+                // Undo this write alone; the others in the group stand.
+                let _ = conn.execute_batch("ROLLBACK TO write; RELEASE write");
+            }
             effects = Effects::default();
         }
         done.push((finish, effects));
     }
-    let commit = conn.execute_batch("COMMIT").err().map(|err| {
-        tracing::error!(error = %err, "commit failed");
-        let _ = conn.execute_batch("ROLLBACK");
-        err.to_string()
-    });
+    let commit = match lost {
+        Some(cause) => Some(cause),
+        None => conn.execute_batch("COMMIT").err().map(|err| {
+            // Logged once per fault by the health state, not once per commit.
+            tracing::trace!(error = %err, "commit failed");
+            // Another process holding the file past busy_timeout is not the disk failing.
+            if !matches!(
+                err.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) {
+                hooks
+                    .health
+                    .failed(FaultKind::of_sqlite(&err), &err.to_string());
+            }
+            let _ = conn.execute_batch("ROLLBACK");
+            err.to_string()
+        }),
+    };
     // Announce first, then answer: a caller that sees its write done can count on its events
     // having been published.
     let mut committed = Effects::default();

@@ -16,13 +16,24 @@ use crate::model::router::{RouterHealth, RouterStatus};
 use crate::store::sync::SyncStatus;
 use crate::store::{StoreError, jobs, web as sql};
 
-/// `GET /healthz`: 200 when a write reaches the database, else 503.
+/// `GET /healthz`: 200 when a write reaches the disk now (a row through the writer thread, a
+/// synced file in the data directory) and writes are not failing, else 503 with the cause.
 pub(super) async fn healthz(web: &Web) -> Response<Body> {
-    let write = web.store.write(|tx| sql::touch(tx));
-    match tokio::time::timeout(Duration::from_secs(5), write).await {
-        Ok(Ok(())) => response::content("text/plain; charset=utf-8", "ok\n"),
-        Ok(Err(err)) => unhealthy(&format!("store not writable: {err}\n")),
-        Err(_) => unhealthy("store did not answer within 5 s\n"),
+    let probe = web.store.probe_writes();
+    let path = web.store.path().display();
+    match tokio::time::timeout(Duration::from_secs(5), probe).await {
+        Ok(Ok(())) => match web.store.health().fault() {
+            None => response::content("text/plain; charset=utf-8", "ok\n"),
+            Some(fault) => unhealthy(&format!(
+                "writes to {path} are failing since {}s: {}\n",
+                fault.failing_for().as_secs(),
+                fault.cause
+            )),
+        },
+        Ok(Err(cause)) => unhealthy(&format!("writes to {path} fail: {cause}\n")),
+        Err(_) => unhealthy(&format!(
+            "a write to {path} did not reach the disk within 5 s\n"
+        )),
     }
 }
 
@@ -241,6 +252,7 @@ fn process_families(m: &mut Exposition, web: &Web) {
         &[],
         web.started.elapsed().as_secs_f64(),
     );
+    store_families(m, web);
     if let Some((total, free)) = disk(&web.data_dir) {
         m.family(
             "sitebox_data_disk_bytes",
@@ -250,6 +262,46 @@ fn process_families(m: &mut Exposition, web: &Web) {
         m.sample("sitebox_data_disk_bytes", &[("kind", "total")], total);
         m.sample("sitebox_data_disk_bytes", &[("kind", "free")], free);
     }
+}
+
+/// Whether writes reach the disk: failing or not, the failures so far, low space, a writer
+/// stalled in a commit.
+fn store_families(m: &mut Exposition, web: &Web) {
+    let health = web.store.health();
+    let fault = health.fault();
+    m.family(
+        "sitebox_store_writes_failing",
+        "gauge",
+        "1 while writes to the database fail (label: why), else 0.",
+    );
+    let kind = fault.as_ref().map_or("", |f| f.kind.as_str());
+    m.sample(
+        "sitebox_store_writes_failing",
+        &[("kind", kind)],
+        u8::from(fault.is_some()),
+    );
+    m.family(
+        "sitebox_store_write_failures_total",
+        "counter",
+        "Commits and disk probes that failed since start.",
+    );
+    m.sample("sitebox_store_write_failures_total", &[], health.failures());
+    m.family(
+        "sitebox_store_low_space",
+        "gauge",
+        "1 while the data directory's free space is under the warning threshold.",
+    );
+    m.sample("sitebox_store_low_space", &[], u8::from(health.low_space()));
+    m.family(
+        "sitebox_store_writer_busy_seconds",
+        "gauge",
+        "How long the writer thread has been in its current commit (0 when idle).",
+    );
+    m.sample(
+        "sitebox_store_writer_busy_seconds",
+        &[],
+        health.writer_busy_for().unwrap_or_default().as_secs_f64(),
+    );
 }
 
 /// Text exposition being written.

@@ -5,6 +5,7 @@
 // through its `Clock`.
 #![allow(clippy::disallowed_methods)]
 mod daemon;
+mod disk_faults;
 mod hotspot;
 mod notify;
 mod packaging_backup;

@@ -175,7 +175,8 @@ fn watchdog_pings_only_while_the_store_writer_answers() {
     holder
         .execute_batch("BEGIN IMMEDIATE")
         .expect("take the write lock");
-    std::thread::sleep(Duration::from_millis(400));
+    // A writer may be slow for up to one period (a stalled disk); stuck past it, the pings stop.
+    std::thread::sleep(Duration::from_millis(1000));
     let _ = notify.collect(Duration::from_millis(50));
     let stuck = notify.collect(Duration::from_millis(1500));
     assert!(
