@@ -46,8 +46,10 @@ pub struct AccountingRecord {
     pub nas: Nas,
     /// Acct-Status-Type.
     pub status: AcctStatusType,
-    /// Acct-Session-Id (empty for Accounting-On/Off when the NAS sends none).
-    pub session_id: String,
+    /// Acct-Session-Id as the NAS sent it: octets, which RFC 2866 only says SHOULD be UTF-8
+    /// (FreeRADIUS keeps them as octets too). Empty when the NAS sent it empty, or none with
+    /// Accounting-On/Off.
+    pub session_id: Vec<u8>,
     /// User-Name.
     pub user_name: Option<String>,
     /// Calling-Station-Id as sent.
@@ -101,8 +103,10 @@ impl AccountingRecord {
         let status = int(attr::ACCT_STATUS_TYPE)
             .map(AcctStatusType::from_u32)
             .ok_or(AccountingError::MissingStatusType)?;
-        let session_id = text(attr::ACCT_SESSION_ID);
-        if status.is_session() && session_id.as_deref().is_none_or(str::is_empty) {
+        let session_id = packet
+            .get(attr::ACCT_SESSION_ID)
+            .map(|a| a.value().to_vec());
+        if status.is_session() && session_id.is_none() {
             return Err(AccountingError::MissingSessionId);
         }
         let octets =
@@ -157,6 +161,7 @@ mod tests {
         packet.push(Attribute::text(attr::NAS_IDENTIFIER, "hAP-1").unwrap());
         let record = AccountingRecord::from_packet(&packet, "site-router", source()).unwrap();
         assert_eq!(record.status, AcctStatusType::Stop);
+        assert_eq!(record.session_id, b"81000001");
         assert_eq!(record.input_octets, 2 * (1 << 32) + 5);
         assert_eq!(record.output_octets, u64::from(u32::MAX));
         assert_eq!(record.mac.unwrap().to_string(), "AA:BB:CC:00:11:22");
@@ -180,6 +185,17 @@ mod tests {
         packet.attributes[0] = Attribute::integer(attr::ACCT_STATUS_TYPE, 7);
         let on = AccountingRecord::from_packet(&packet, "r", source()).unwrap();
         assert_eq!(on.status, AcctStatusType::AccountingOn);
-        assert_eq!(on.session_id, "");
+        assert_eq!(on.session_id, b"");
+    }
+
+    #[test]
+    fn a_session_id_that_is_not_utf8_or_is_empty_is_kept_as_octets() {
+        for id in [&[0xff, 0xfe, b'a', 0x00][..], b""] {
+            let mut packet = Packet::new(Code::AccountingRequest, 1, [0; 16]);
+            packet.push(Attribute::integer(attr::ACCT_STATUS_TYPE, 1));
+            packet.push(Attribute::new(attr::ACCT_SESSION_ID, id).unwrap());
+            let record = AccountingRecord::from_packet(&packet, "r", source()).unwrap();
+            assert_eq!(record.session_id, id);
+        }
     }
 }

@@ -34,8 +34,8 @@ pub enum DynamicKind {
 pub struct SessionSelector {
     /// User-Name.
     pub user_name: Option<String>,
-    /// Acct-Session-Id.
-    pub acct_session_id: Option<String>,
+    /// Acct-Session-Id, the octets the NAS sent in accounting.
+    pub acct_session_id: Option<Vec<u8>>,
     /// Framed-IP-Address.
     pub framed_ip: Option<Ipv4Addr>,
     /// Calling-Station-Id (the client MAC).
@@ -50,7 +50,7 @@ impl SessionSelector {
             out.push(Attribute::text(attr::USER_NAME, user)?);
         }
         if let Some(session) = &self.acct_session_id {
-            out.push(Attribute::text(attr::ACCT_SESSION_ID, session)?);
+            out.push(Attribute::new(attr::ACCT_SESSION_ID, session.as_slice())?);
         }
         if let Some(ip) = self.framed_ip {
             out.push(Attribute::ipv4(attr::FRAMED_IP_ADDRESS, ip));
@@ -270,7 +270,7 @@ mod tests {
     fn prepared_request_is_signed_and_checks_replies() {
         let session = SessionSelector {
             user_name: Some("nemo".into()),
-            acct_session_id: Some("81000001".into()),
+            acct_session_id: Some(b"81000001".to_vec()),
             ..SessionSelector::default()
         };
         let prepared = PreparedRequest::new(

@@ -126,12 +126,13 @@ proptest! {
     #[test]
     fn any_accounting_request_is_read_without_a_panic(packet in packet(Code::AccountingRequest)) {
         if let Ok(record) = AccountingRecord::from_packet(&packet, "nas1", source()) {
-            // A session's record always names the session (Accounting-On/Off need not).
+            // A session's record always came with an Acct-Session-Id (Accounting-On/Off need
+            // not); its octets may be empty or not UTF-8.
             let session = matches!(
                 record.status,
                 AcctStatusType::Start | AcctStatusType::InterimUpdate | AcctStatusType::Stop
             );
-            prop_assert!(!session || !record.session_id.is_empty());
+            prop_assert!(!session || packet.get(attr::ACCT_SESSION_ID).is_some());
         }
     }
 }

@@ -529,7 +529,7 @@ async fn the_access_request_carries_what_a_mikrotik_sends_and_the_accept_is_appl
     // with the octets split into gigawords.
     let start = &the_box.wait_records(1).await[0];
     assert_eq!(start.status, AcctStatusType::Start);
-    assert_eq!(start.session_id, login.acct_session_id);
+    assert_eq!(start.session_id, login.acct_session_id.as_bytes());
     assert_eq!(start.class.as_deref(), Some(&b"sitebox:42"[..]));
     assert_eq!(start.nas.identifier.as_deref(), Some("gw1"));
     router
@@ -907,7 +907,7 @@ async fn a_disconnect_request_from_the_box_ends_the_session() {
     };
     let selector = SessionSelector {
         user_name: Some("ivy".into()),
-        acct_session_id: Some(login.acct_session_id.clone()),
+        acct_session_id: Some(login.acct_session_id.clone().into_bytes()),
         ..SessionSelector::default()
     };
     let outcome = disconnect::disconnect(&socket, target, &Secret::from(SECRET), &selector, retry)

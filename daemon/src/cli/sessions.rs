@@ -35,7 +35,7 @@ pub(super) fn run(ctx: &Context, command: SessionsCommand) -> anyhow::Result<()>
                         s.mac.clone().unwrap_or_default(),
                         s.framed_ip.clone().unwrap_or_default(),
                         format!("{}s", s.session_time_s),
-                        show_size(s.input_octets + s.output_octets),
+                        show_size(s.input_octets.saturating_add(s.output_octets)),
                         s.acct_session_id.clone(),
                     ]
                 })

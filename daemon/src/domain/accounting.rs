@@ -136,7 +136,9 @@ pub(crate) fn record(tx: &mut Tx<'_>, now: Timestamp, record: &Record) -> Result
 }
 
 /// A session's counters after `record` (they only go up: a late, lower record changes
-/// nothing) and how much they grew.
+/// nothing) and how much they grew. The arithmetic saturates: a router may report up to
+/// 2³² gigawords per direction, whose sum does not fit an `i64`; a saturated counter still
+/// reaches every data limit, where a wrapped one would go negative and never reach it.
 struct Growth {
     seconds: i64,
     input: i64,
@@ -154,8 +156,10 @@ impl Growth {
             seconds,
             input,
             output,
-            delta_seconds: seconds - session.session_time_s,
-            delta_bytes: (input + output) - (session.input_octets + session.output_octets),
+            delta_seconds: seconds.saturating_sub(session.session_time_s),
+            delta_bytes: input
+                .saturating_add(output)
+                .saturating_sub(session.input_octets.saturating_add(session.output_octets)),
         }
     }
 }

@@ -884,6 +884,76 @@ async fn accounting_is_idempotent_and_charges_usage_once_then_enforces_the_data_
     );
 }
 
+#[tokio::test]
+async fn counters_at_the_gigawords_maximum_saturate_and_reach_the_data_limit() {
+    let site = site().await;
+    let (store, secrets) = (site.store.clone(), site.secrets.clone());
+    store
+        .write(move |tx| {
+            let subscriber = subscribers::create(
+                tx,
+                &secrets,
+                &Actor::Cli,
+                T0,
+                NewSubscriber {
+                    username: "bob".into(),
+                    kind: SubscriberKind::Hotspot,
+                    password: Some("hunter22".into()),
+                    ..NewSubscriber::default()
+                },
+            )?;
+            let plan = plans::find(tx, "1gb")?;
+            subscriptions::grant(
+                tx,
+                &Actor::Cli,
+                T0,
+                &subscriber,
+                &plan,
+                Origin {
+                    source: Source::Manual,
+                    payment_id: None,
+                    voucher_id: None,
+                },
+            )
+        })
+        .await
+        .expect("grant");
+    const PHONE: &str = "AA:BB:CC:00:00:10";
+    account(
+        &site,
+        acct(&site, Status::Start, "81000001", "bob", PHONE, 0, 0),
+        T0,
+    )
+    .await;
+    // Acct-Input-Gigawords = Acct-Output-Gigawords = 0xFFFFFFFF: each counter is past
+    // i64::MAX, which is what the RADIUS policy hands the domain.
+    let huge = Record {
+        input_octets: i64::MAX,
+        output_octets: i64::MAX,
+        ..acct(&site, Status::Interim, "81000001", "bob", PHONE, 60, 0)
+    };
+    account(&site, huge.clone(), T0).await;
+    account(&site, huge, T0).await;
+    let router = site.router;
+    let (session, used) = site
+        .store
+        .read_blocking(move |conn| {
+            let session = sessions::get(conn, router, "81000001")?.expect("session");
+            let id = session.subscription_id.expect("charged");
+            let used = subscription_sql::get(conn, id)?.expect("sub");
+            Ok::<_, crate::store::StoreError>((session, used))
+        })
+        .expect("read");
+    assert_eq!(
+        (session.input_octets, session.output_octets),
+        (i64::MAX, i64::MAX)
+    );
+    assert_eq!(
+        (used.state.as_str(), used.used_bytes, used.data_left()),
+        ("exhausted", i64::MAX, Some(0))
+    );
+}
+
 // ---- the 1,000-subscriber expiry scenario ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

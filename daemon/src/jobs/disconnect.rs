@@ -23,7 +23,7 @@ use crate::links::RouterLinks;
 use crate::model::RouterId;
 use crate::model::job::{DisconnectSession, JobKind, SessionRateLimit, VerifySessionGone};
 use crate::model::router::Router;
-use crate::model::session::{Session, SessionState};
+use crate::model::session::{Session, SessionState, acct_session_octets};
 use crate::queue::{Handlers, JobError};
 use crate::secrets::Secrets;
 use crate::store::{
@@ -236,7 +236,7 @@ impl Enforcer {
             .map_err(|e| format!("cannot open a socket on {}: {e}", self.coa_source))?;
         let selector = SessionSelector {
             user_name: Some(session.username.clone()),
-            acct_session_id: Some(session.acct_session_id.clone()),
+            acct_session_id: acct_session_octets(&session.acct_session_id),
             framed_ip: session.framed_ip.as_deref().and_then(|ip| ip.parse().ok()),
             calling_station_id: None,
         };

@@ -88,13 +88,13 @@ impl Subscription {
     /// Seconds of online time left, if limited.
     pub fn time_left(&self) -> Option<i64> {
         self.time_limit_s
-            .map(|limit| (limit - self.used_seconds).max(0))
+            .map(|limit| limit.saturating_sub(self.used_seconds).max(0))
     }
 
     /// Bytes left, if limited.
     pub fn data_left(&self) -> Option<i64> {
         self.data_limit
-            .map(|limit| (limit - self.used_bytes).max(0))
+            .map(|limit| limit.saturating_sub(self.used_bytes).max(0))
     }
 }
 

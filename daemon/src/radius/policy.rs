@@ -15,6 +15,7 @@ use crate::domain::policy::{self, Facts, Proof, Reason, Verdict};
 use crate::domain::subscribers;
 use crate::domain::{DomainError, credentials, vouchers};
 use crate::model::plan::Plan;
+use crate::model::session::acct_session_key;
 use crate::model::subscriber::{StoredCredential, Subscriber};
 use crate::model::subscription::Subscription;
 use crate::secrets::Secrets;
@@ -204,12 +205,17 @@ impl Policy for StorePolicy {
         };
         let nas = record.nas.name.clone();
         let typed = record.user_name.clone().unwrap_or_default();
+        let mac = record.mac.map(|m| m.to_string());
         let mut domain = Record {
             router_id: crate::model::RouterId(0),
             status,
-            acct_session_id: record.session_id.clone(),
+            acct_session_id: acct_session_key(
+                &record.session_id,
+                &typed,
+                mac.as_deref().or(record.calling_station_id.as_deref()),
+            ),
             username: typed.clone(),
-            mac: record.mac.map(|m| m.to_string()),
+            mac,
             framed_ip: record.framed_ip.map(|ip| ip.to_string()),
             nas_port_id: record.nas_port_id.clone(),
             session_time_s: i64::from(record.session_time.unwrap_or(0)),

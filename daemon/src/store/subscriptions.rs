@@ -161,7 +161,13 @@ pub(crate) fn add_usage(
     seconds: i64,
     bytes: i64,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE subscriptions SET used_seconds = used_seconds + ?1, used_bytes = used_bytes + ?2 WHERE id = ?3")?
+    // Saturating at i64::MAX: SQLite turns an overflowing integer sum into a REAL.
+    conn.prepare_cached(
+        "UPDATE subscriptions SET
+           used_seconds = CASE WHEN used_seconds > 9223372036854775807 - ?1 THEN 9223372036854775807 ELSE used_seconds + ?1 END,
+           used_bytes = CASE WHEN used_bytes > 9223372036854775807 - ?2 THEN 9223372036854775807 ELSE used_bytes + ?2 END
+         WHERE id = ?3",
+    )?
         .execute(params![seconds, bytes, id.0])?;
     Ok(())
 }

@@ -190,9 +190,10 @@ pub(crate) fn delete_session(conn: &Connection, token_hash: &[u8]) -> Result<(),
 
 /// Open sessions, newest first.
 pub(crate) fn live_sessions(conn: &Connection, limit: u32) -> Result<Vec<LiveSession>, StoreError> {
+    // The octet sum saturates at i64::MAX (SQLite would make an overflowing sum a REAL).
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, r.name, s.acct_session_id, s.username, s.mac, s.framed_ip, s.started_at, s.updated_at,
-                s.session_time_s, s.input_octets + s.output_octets, sub.expires_at,
+                s.session_time_s, MIN(s.input_octets, 9223372036854775807 - s.output_octets) + s.output_octets, sub.expires_at,
                 sub.time_limit_s - sub.used_seconds, sub.data_limit - sub.used_bytes
          FROM sessions s JOIN routers r ON r.id = s.router_id
               LEFT JOIN subscriptions sub ON sub.id = s.subscription_id

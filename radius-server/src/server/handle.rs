@@ -141,7 +141,7 @@ async fn respond<P: Policy>(
                 .account(&record)
                 .await
                 .map_err(Dropped::Policy)?;
-            debug!(nas, session = %record.session_id, status = ?record.status, "accounting stored");
+            debug!(nas, session = %record.session_id.escape_ascii(), status = ?record.status, "accounting stored");
             shared.counters.acct_write(nas);
             Packet::new(Code::AccountingResponse, packet.identifier, [0; 16])
         }

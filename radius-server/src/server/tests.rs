@@ -452,7 +452,7 @@ async fn accounting_waits_for_the_store_and_drops_in_progress_retransmits() {
     assert_eq!(again, buffer[..len]);
     let records = harness.policy.records.lock().unwrap().clone();
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].session_id, "81000001");
+    assert_eq!(records[0].session_id, b"81000001");
     assert_eq!(records[0].input_octets, (1 << 32) + 10);
     assert_eq!(harness.snapshot().nas["nas1"].acct_writes, 1);
 

@@ -12,7 +12,7 @@ use sitebox_tests::peers::{program, python};
 use sitebox_tests::siteboxd::Siteboxd;
 
 const SITEBOXD: &str = env!("CARGO_BIN_EXE_siteboxd-under-test");
-const SECRET: &str = "testing123";
+pub(crate) const SECRET: &str = "testing123";
 
 const DICTIONARY: &str = "\
 ATTRIBUTE User-Name 1 string
@@ -92,7 +92,7 @@ impl Drop for Nas {
 }
 
 /// radclient to `port`; returns what it printed (`-x`).
-fn radclient(port: u16, kind: &str, attributes: &str) -> String {
+pub(crate) fn radclient(port: u16, kind: &str, attributes: &str) -> String {
     let mut child = Command::new(program("radclient", "freeradius-utils"))
         .args(["-x", "-r", "2", "-t", "2"])
         .arg(format!("127.0.0.1:{port}"))
@@ -113,7 +113,7 @@ fn radclient(port: u16, kind: &str, attributes: &str) -> String {
     )
 }
 
-fn login(port: u16, user: &str, proof: &str) -> String {
+pub(crate) fn login(port: u16, user: &str, proof: &str) -> String {
     radclient(
         port,
         "auth",
@@ -123,7 +123,13 @@ fn login(port: u16, user: &str, proof: &str) -> String {
     )
 }
 
-fn accounting(port: u16, status: &str, user: &str, session: &str, extra: &str) -> String {
+pub(crate) fn accounting(
+    port: u16,
+    status: &str,
+    user: &str,
+    session: &str,
+    extra: &str,
+) -> String {
     radclient(
         port,
         "acct",
@@ -133,7 +139,7 @@ fn accounting(port: u16, status: &str, user: &str, session: &str, extra: &str) -
     )
 }
 
-fn cli(daemon: &Siteboxd, args: &[&str]) -> String {
+pub(crate) fn cli(daemon: &Siteboxd, args: &[&str]) -> String {
     let output = daemon.cli(args);
     assert!(
         output.status.success(),
@@ -145,7 +151,7 @@ fn cli(daemon: &Siteboxd, args: &[&str]) -> String {
 
 /// Adds the router and waits until the daemon's RADIUS client table has it (the daemon hears
 /// of the CLI's commit within a second).
-fn add_router(daemon: &Siteboxd, nas_port: u16) {
+pub(crate) fn add_router(daemon: &Siteboxd, nas_port: u16) {
     cli(
         daemon,
         &[

@@ -4,6 +4,7 @@
 // clock (timestamps to compare with the daemon's, deadlines), which the daemon reads only
 // through its `Clock`.
 #![allow(clippy::disallowed_methods)]
+mod accounting_faults;
 mod daemon;
 mod disk_faults;
 mod hotspot;

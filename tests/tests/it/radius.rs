@@ -315,7 +315,7 @@ fn radclient_accounting_and_status_server() {
         ]
     );
     let stop = &records[2];
-    assert_eq!(stop.session_id, "81000001");
+    assert_eq!(stop.session_id, b"81000001");
     assert_eq!(stop.input_octets, (1 << 32) + 3000);
     assert_eq!(stop.output_octets, (2 << 32) + 4000);
     assert_eq!(stop.session_time, Some(120));
@@ -500,7 +500,7 @@ fn disconnect_and_coa_against_a_pyrad_nas() {
         let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let session = SessionSelector {
             user_name: Some("alice".into()),
-            acct_session_id: Some("81000001".into()),
+            acct_session_id: Some(b"81000001".to_vec()),
             ..SessionSelector::default()
         };
         let disconnected = disconnect::disconnect(&socket, target, &secret, &session, retry).await;
