@@ -102,6 +102,13 @@ impl<'a> SourceMap<'a> {
         }
     }
 
+    /// Whether `span` is the whole document's (where serde reports a missing section).
+    pub(crate) fn is_root_span(&self, span: Option<Range<usize>>) -> bool {
+        span.is_none_or(|span| {
+            span.is_empty() || span.start == 0 && span.end >= self.source.trim_end().len()
+        })
+    }
+
     /// A problem found by validation at the dotted `key` (located in the source when present).
     pub(crate) fn problem_for_key(&self, key: &str, message: String) -> Problem {
         let offset = self

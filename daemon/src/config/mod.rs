@@ -21,6 +21,40 @@ pub use provisioning::{ProvisioningConfig, SimulatorConfig};
 pub use sync::SyncConfig;
 pub use web::WebConfig;
 
+/// Appended in place of a missing `[site]` so that the rest of the file is still checked.
+const SITE_STAND_IN: &str = "\n[site]\ntenant = \"stand-in\"\nsite = \"stand-in\"\n";
+
+/// The section a "missing field" error is about, when it is a whole top-level section.
+fn missing_section(map: &error::SourceMap<'_>, err: &toml::de::Error) -> Option<String> {
+    let field = err
+        .message()
+        .strip_prefix("missing field `")?
+        .split('`')
+        .next()?;
+    map.is_root_span(err.span()).then(|| field.to_string())
+}
+
+/// Blanks the lines `span` touches (spaces, newlines kept) so the parser skips that key and
+/// every other offset stays put; false when there is nothing left to blank.
+fn blank_lines(text: &mut String, span: std::ops::Range<usize>) -> bool {
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |nl| nl + 1);
+    let end = text[span.end.min(text.len())..]
+        .find('\n')
+        .map_or(text.len(), |nl| span.end.min(text.len()) + nl);
+    if text[start..end].trim().is_empty() {
+        return false;
+    }
+    // Byte for byte: a multi-byte character becomes as many spaces as it had bytes.
+    let blanked: String = text.as_bytes()[start..end]
+        .iter()
+        .map(|&b| if b == b'\n' { '\n' } else { ' ' })
+        .collect();
+    text.replace_range(start..end, &blanked);
+    true
+}
+
 /// The embedded defaults: `config/dev.toml`.
 pub const DEV_CONFIG: &str = include_str!("../../../config/dev.toml");
 
@@ -422,25 +456,72 @@ impl Config {
         Self::parse(Path::new(DEV_CONFIG_NAME), DEV_CONFIG)
     }
 
-    /// Parses and validates `source`, read from `file`.
+    /// Parses and validates `source`, read from `file`. Every problem is reported, in file
+    /// order (a missing section last): a key the parser refuses is set aside (its lines
+    /// blanked, so every offset stays where it was) and the rest parsed again.
     pub fn parse(file: &Path, source: &str) -> Result<Self, ConfigError> {
         let map = error::SourceMap::new(source);
-        let config: Config = toml::from_str(source).map_err(|err| ConfigError {
-            file: file.to_path_buf(),
-            problems: vec![map.problem_at(err.span(), err.message())],
-        })?;
-        let problems: Vec<Problem> = config
-            .validate()
-            .into_iter()
-            .map(|(key, message)| map.problem_for_key(&key, message))
-            .collect();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError {
+        let mut text = source.to_string();
+        let mut problems = Vec::new();
+        let mut parsed = None;
+        // Each round sets one key aside; a file cannot have more wrong keys than lines.
+        for _round in 0..=source.lines().count() + 1 {
+            match toml::from_str::<Config>(&text) {
+                Ok(config) => {
+                    parsed = Some(config);
+                    break;
+                }
+                Err(err) => {
+                    let problem = map.problem_at(err.span(), err.message());
+                    if let Some(section) = missing_section(&map, &err) {
+                        // A whole section missing: name it, and go on with a stand-in so
+                        // that the rest is still checked.
+                        problems.push(map.problem_for_key(&section, problem.message.clone()));
+                        if section != "site" || text.len() > source.len() {
+                            break;
+                        }
+                        text.push_str(SITE_STAND_IN);
+                        continue;
+                    }
+                    if toml::from_str::<toml::Table>(&text).is_err() {
+                        // A syntax error in the file itself is reported; one made by setting
+                        // a key aside is not the operator's.
+                        if problems.is_empty() {
+                            problems.push(problem);
+                        }
+                        break;
+                    }
+                    problems.push(problem);
+                    if !err.span().is_some_and(|span| blank_lines(&mut text, span)) {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(config) = &parsed {
+            problems.extend(
+                config
+                    .validate()
+                    .into_iter()
+                    .map(|(key, message)| map.problem_for_key(&key, message)),
+            );
+        }
+        // Problems located in the stand-in belong to no line of the file.
+        let lines = source.lines().count();
+        for problem in &mut problems {
+            if problem.line > lines {
+                problem.line = 0;
+                problem.column = 0;
+            }
+        }
+        problems.sort_by_key(|p| (p.line == 0, p.line, p.column));
+        problems.dedup();
+        match parsed {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError {
                 file: file.to_path_buf(),
                 problems,
-            })
+            }),
         }
     }
 

@@ -182,7 +182,8 @@ fn the_web_page_needs_its_tls_pair_whole_and_is_a_listener() {
         "[site]\ntenant = \"a\"\nsite = \"b\"\n\n[web]\ntls_cert = \"/etc/sitebox/web.pem\"\nlockout_failures = 0\n",
     );
     let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(keys, ["web.tls_key", "web.lockout_failures"], "{found:?}");
+    // In file order; a key that is not in the file comes last.
+    assert_eq!(keys, ["web.lockout_failures", "web.tls_key"], "{found:?}");
     let config = Config::parse(
         Path::new("web"),
         "[site]\ntenant = \"a\"\nsite = \"b\"\n\n[web]\nlisten = \"192.168.88.2:8080\"\n",
@@ -197,4 +198,44 @@ fn the_web_page_needs_its_tls_pair_whole_and_is_a_listener() {
         (web.protocol, web.address),
         (Protocol::Tcp, "192.168.88.2:8080".parse().expect("addr"))
     );
+}
+
+#[test]
+fn every_mistake_is_reported_at_once_in_file_order() {
+    let source = "[site]\ntenant = \"acme\"\nsite = \"s1\"\n\n\
+                  [queue]\nbackoff_base = \"1m\"\nbackoff_max = \"10s\"\nleese = \"30s\"\n\n\
+                  [store]\nreaders = \"four\"\n\n\
+                  [radius]\nrequest_timeout = \"soon\"\n";
+    let found: Vec<(usize, String)> = problems(source)
+        .into_iter()
+        .map(|p| (p.line, p.key))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (7, "queue.backoff_max".to_string()),
+            (8, "queue.leese".to_string()),
+            (11, "store.readers".to_string()),
+            (14, "radius.request_timeout".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn a_missing_site_section_is_named_site_and_the_rest_is_still_checked() {
+    let found: Vec<(usize, String)> = problems("[store]\nreaders = 0\n")
+        .into_iter()
+        .map(|p| (p.line, p.key))
+        .collect();
+    assert_eq!(
+        found,
+        vec![(2, "store.readers".to_string()), (0, "site".to_string())]
+    );
+}
+
+#[test]
+fn a_key_missing_from_a_section_is_named_with_its_section() {
+    let found = problems("[site]\nsite = \"b\"\n\n[store]\nreaders = 0\n");
+    let keys: Vec<&str> = found.iter().map(|p| p.key.as_str()).collect();
+    assert!(keys[0].starts_with("site"), "{found:?}");
 }

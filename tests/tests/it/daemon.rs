@@ -71,3 +71,37 @@ fn a_bad_config_exits_64_naming_file_line_and_key() {
         );
     }
 }
+
+#[test]
+fn a_config_with_three_mistakes_gets_all_three_named_in_file_order() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("sitebox.toml");
+    std::fs::write(
+        &config,
+        "[store]\nreaders = \"four\"\n\n[queue]\nleese = \"30s\"\n\n[radius]\nrequest_timeout = \"soon\"\n",
+    )
+    .expect("write");
+    let output = std::process::Command::new(SITEBOXD)
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = config.display().to_string();
+    let found: Vec<usize> = [
+        format!("{file}:2:11: key `store.readers`"),
+        format!("{file}:5:1: key `queue.leese`"),
+        format!("{file}:8:19: key `radius.request_timeout`"),
+        format!("{file}: key `site`: missing field `site`"),
+    ]
+    .iter()
+    .map(|needle| {
+        stderr
+            .find(needle.as_str())
+            .unwrap_or_else(|| panic!("{needle} not in:\n{stderr}"))
+    })
+    .collect();
+    assert!(found.is_sorted(), "not in file order:\n{stderr}");
+}
