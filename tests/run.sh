@@ -23,6 +23,7 @@ debian_peers=(
   "debootstrap debootstrap"
   "python3 python3"
   "pkg-config pkg-config"
+  "faketime faketime"
   "cc gcc"
 )
 python_peers=(pyrad==2.6.0 librouteros==4.2.2 routeros-api==0.21.0)

@@ -2,6 +2,12 @@
 //!
 //! Everything that schedules (job run-at, leases, expiries) takes the time from a [`Clock`], so
 //! tests and the site scenario can drive a simulated clock instead of waiting.
+//!
+//! A box without a real-time clock boots at a stale time until NTP answers, and a clock can
+//! be set wrong or jump while the daemon runs. The daemon's clock is a [`TrustedClock`]: the
+//! wall clock while it can be trusted (synchronised, and never earlier than the newest time
+//! seen), otherwise a timeline that runs on the monotonic clock from the newest time seen.
+//! When trust comes (back), the time lived on that timeline is re-anchored: see [`Reanchor`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -67,6 +73,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// How much of this clock's time passes in `real` real time.
     fn to_clock(&self, real: Duration) -> Duration {
         real.mul_f64(self.speed())
+    }
+
+    /// Whether the wall clock can be trusted, for clocks that know ([`TrustedClock`]).
+    fn trust(&self) -> Option<Trust> {
+        None
     }
 }
 
@@ -160,6 +171,221 @@ impl Clock for ManualClock {
 
 /// A shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// What tells the daemon that the wall clock is synchronised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustSource {
+    /// Always trusted: a box with a battery-backed real-time clock.
+    Always,
+    /// Trusted while this file exists: systemd-timesyncd's
+    /// `/run/systemd/timesync/synchronized`, or a flag another NTP client's hook touches.
+    Flag(std::path::PathBuf),
+}
+
+/// The wall clock's standing, for the page, `/metrics` and the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Trust {
+    /// Whether the wall clock is used as it is.
+    pub trusted: bool,
+    /// The newest trusted wall time seen (the clock never reads earlier while trusted).
+    pub floor: Option<Timestamp>,
+    /// While untrusted (or not yet re-anchored): when the monotonic timeline began.
+    pub untrusted_since: Option<Timestamp>,
+    /// The newest time the untrusted timeline has shown.
+    pub untrusted_last: Option<Timestamp>,
+}
+
+/// A stretch of time lived on the monotonic timeline, to be moved onto the wall clock once
+/// it is trusted: every instant from `since` on that was recorded on that timeline (an
+/// activation, an expiry, a job's run-at) is moved by `offset_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reanchor {
+    /// The first instant of the untrusted timeline.
+    pub since: Timestamp,
+    /// How far the wall clock stands from the untrusted timeline (negative: the timeline ran
+    /// ahead, e.g. a box that started under a clock in the future).
+    pub offset_ms: i64,
+}
+
+/// The daemon's clock: the wall clock while it can be trusted, a monotonic timeline while it
+/// cannot. Never goes back; a jump of the wall clock neither expires nor prolongs anything.
+#[derive(Debug)]
+pub struct TrustedClock {
+    sources: Vec<TrustSource>,
+    state: std::sync::Mutex<TrustState>,
+}
+
+#[derive(Debug)]
+struct TrustState {
+    /// The untrusted timeline: it read `.0` at monotonic instant `.1`.
+    base: (Timestamp, std::time::Instant),
+    trusted: bool,
+    floor: Option<Timestamp>,
+    untrusted_since: Option<Timestamp>,
+    untrusted_last: Option<Timestamp>,
+    last: Timestamp,
+    pending: Option<Reanchor>,
+    logged_untrusted: bool,
+    flag: Option<(std::time::Instant, bool)>,
+}
+
+/// How long a look at the flag files is good for (`now()` is called per RADIUS request).
+const FLAG_RECHECK: Duration = Duration::from_secs(1);
+
+impl TrustedClock {
+    /// A clock trusting `sources`, which has seen `known` before (from the store): the newest
+    /// trusted time, and an untrusted timeline not yet re-anchored.
+    pub fn new(sources: Vec<TrustSource>, known: Trust) -> Self {
+        let wall = SystemClock.now();
+        let start = [Some(wall), known.floor, known.untrusted_last]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(wall);
+        Self {
+            sources,
+            state: std::sync::Mutex::new(TrustState {
+                base: (start, std::time::Instant::now()),
+                trusted: false,
+                floor: known.floor,
+                untrusted_since: known.untrusted_since,
+                untrusted_last: known.untrusted_last,
+                last: Timestamp(i64::MIN),
+                pending: None,
+                logged_untrusted: false,
+                flag: None,
+            }),
+        }
+    }
+
+    /// The clock's standing now.
+    pub fn trust(&self) -> Trust {
+        let _ = self.now();
+        let state = self.lock();
+        Trust {
+            trusted: state.trusted,
+            floor: state.floor,
+            untrusted_since: state.untrusted_since,
+            untrusted_last: state.untrusted_last,
+        }
+    }
+
+    /// The re-anchoring due now that the wall clock can be trusted. Until
+    /// [`TrustedClock::reanchored`] is called the clock stays on its timeline, so nothing is
+    /// judged against the wall clock before the instants recorded on the timeline are moved.
+    pub fn reanchor_due(&self) -> Option<Reanchor> {
+        let _ = self.now();
+        self.lock().pending
+    }
+
+    /// The instants recorded on the timeline were moved by `done`: from now on the wall clock
+    /// is used.
+    pub fn reanchored(&self, done: Reanchor) {
+        let wall = SystemClock.now();
+        let mut state = self.lock();
+        if state.pending != Some(done) {
+            return;
+        }
+        state.pending = None;
+        state.trusted = true;
+        state.untrusted_since = None;
+        state.untrusted_last = None;
+        state.floor = Some(state.floor.map_or(wall, |floor| floor.max(wall)));
+        state.base = (wall, std::time::Instant::now());
+        // The one step back the clock takes: the timeline ran ahead and what it recorded
+        // was just moved back with it.
+        state.last = wall;
+        tracing::info!(
+            wall = wall.0,
+            offset_ms = done.offset_ms,
+            "wall clock trusted: activations and expiries made while it was not were moved onto it"
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TrustState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a source says the wall clock is synchronised (the flags looked at once a second).
+    fn synchronised(&self, state: &mut TrustState, mono: std::time::Instant) -> bool {
+        if self.sources.contains(&TrustSource::Always) {
+            return true;
+        }
+        if let Some((at, ok)) = state.flag
+            && mono.duration_since(at) < FLAG_RECHECK
+        {
+            return ok;
+        }
+        let ok = self.sources.iter().any(|source| match source {
+            TrustSource::Always => true,
+            TrustSource::Flag(path) => path.exists(),
+        });
+        state.flag = Some((mono, ok));
+        ok
+    }
+}
+
+impl Clock for TrustedClock {
+    fn trust(&self) -> Option<Trust> {
+        Some(TrustedClock::trust(self))
+    }
+
+    fn now(&self) -> Timestamp {
+        let wall = SystemClock.now();
+        let mono = std::time::Instant::now();
+        let mut state = self.lock();
+        let state = &mut *state;
+        let timeline = state.base.0.after(mono.duration_since(state.base.1));
+        let synchronised = self.synchronised(state, mono);
+        let wall_ok = synchronised && state.floor.is_none_or(|floor| wall >= floor);
+        let now = if wall_ok && state.trusted {
+            state.floor = Some(state.floor.map_or(wall, |floor| floor.max(wall)));
+            state.base = (wall, mono);
+            wall
+        } else if wall_ok {
+            match state.untrusted_since {
+                None => {
+                    tracing::info!(wall = wall.0, "wall clock trusted");
+                    state.trusted = true;
+                    state.floor = Some(state.floor.map_or(wall, |floor| floor.max(wall)));
+                    state.base = (wall, mono);
+                    wall
+                }
+                Some(since) => {
+                    // Across a restart the timeline resumes where it stopped: the time the box
+                    // was off is not taken from anyone.
+                    let offset_ms = wall.0.saturating_sub(timeline.0);
+                    state.pending.get_or_insert(Reanchor { since, offset_ms });
+                    state.untrusted_last = Some(timeline);
+                    timeline
+                }
+            }
+        } else {
+            if state.trusted || !state.logged_untrusted {
+                let why = if synchronised {
+                    "it is earlier than the newest time already seen"
+                } else {
+                    "it is not synchronised (no NTP yet)"
+                };
+                tracing::warn!(
+                    wall = wall.0,
+                    using = timeline.0,
+                    "wall clock not trusted: {why}; running on the monotonic clock from the newest time seen"
+                );
+                state.logged_untrusted = true;
+            }
+            state.trusted = false;
+            state.pending = None;
+            state.untrusted_since.get_or_insert(timeline);
+            state.untrusted_last = Some(timeline);
+            timeline
+        };
+        state.last = state.last.max(now);
+        state.last
+    }
+}
 
 impl rusqlite::ToSql for Timestamp {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {

@@ -15,7 +15,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock::{ScaledClock, SharedClock, SystemClock, Timestamp};
+use crate::clock::{ScaledClock, SharedClock, Timestamp, TrustedClock};
 use crate::config::{Config, DaemonConfig};
 use crate::jobs;
 use crate::links::RouterLinks;
@@ -39,9 +39,14 @@ pub(crate) async fn run(config: Config, secrets: Secrets) -> anyhow::Result<()> 
         tasks: TaskTracker::new(),
     };
     let store = open_store(&config).await?;
+    let (clock, trusted) = clock(&config.daemon, &store).await?;
     let sockets = Sockets::bind(&config).await?;
+    if let Some(trusted) = trusted {
+        life.tasks
+            .spawn(watch_clock(store.clone(), trusted, life.shutdown.clone()));
+    }
     let core = Core {
-        clock: clock(&config.daemon),
+        clock,
         config,
         store,
         secrets,
@@ -120,11 +125,88 @@ impl Life {
     }
 }
 
-/// The system clock, or for a scenario run a clock that runs faster.
-fn clock(config: &DaemonConfig) -> SharedClock {
+/// The trusted wall clock (with what the database knows of it, and anything lived on an
+/// untrusted timeline moved onto it before anything runs), or for a scenario run a clock that
+/// runs faster.
+async fn clock(
+    config: &DaemonConfig,
+    store: &Store,
+) -> anyhow::Result<(SharedClock, Option<Arc<TrustedClock>>)> {
     if config.clock_speed <= 1.0 {
-        return Arc::new(SystemClock);
+        let known = store
+            .read(crate::store::clock::load)
+            .await
+            .context("reading the clock's standing")?;
+        let trusted = Arc::new(TrustedClock::new(config.trust_sources(), known));
+        reanchor_if_due(store, &trusted)
+            .await
+            .context("moving activations and expiries onto the wall clock")?;
+        save_clock(store, &trusted).await?;
+        return Ok((trusted.clone(), Some(trusted)));
     }
+    Ok((scaled_clock(config), None))
+}
+
+/// How often the clock's standing is saved (the newest trusted time, like timesyncd's clock
+/// file): a restart never trusts a wall clock earlier than this.
+const CLOCK_SAVE_EVERY: Duration = Duration::from_secs(60);
+
+/// Watches the wall clock: when it becomes trusted, moves what was recorded on the untrusted
+/// timeline onto it; saves the clock's standing now and then and at shutdown.
+async fn watch_clock(store: Store, clock: Arc<TrustedClock>, shutdown: CancellationToken) {
+    let mut saved = Instant::now();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let moved = match reanchor_if_due(&store, &clock).await {
+            Ok(moved) => moved,
+            Err(err) => {
+                tracing::error!(error = %err, "could not move activations and expiries onto the wall clock");
+                false
+            }
+        };
+        if moved || saved.elapsed() >= CLOCK_SAVE_EVERY {
+            saved = Instant::now();
+            if let Err(err) = save_clock(&store, &clock).await {
+                tracing::warn!(error = %format!("{err:#}"), "could not save the clock's standing");
+            }
+        }
+    }
+    if let Err(err) = save_clock(&store, &clock).await {
+        tracing::warn!(error = %format!("{err:#}"), "could not save the clock's standing");
+    }
+}
+
+/// Applies a re-anchoring when one is due; true when it did.
+async fn reanchor_if_due(store: &Store, clock: &TrustedClock) -> anyhow::Result<bool> {
+    let Some(reanchor) = clock.reanchor_due() else {
+        return Ok(false);
+    };
+    let moved = store
+        .write(move |tx| crate::store::clock::reanchor(tx, &reanchor))
+        .await?;
+    clock.reanchored(reanchor);
+    tracing::info!(
+        subscriptions = moved.subscriptions,
+        jobs = moved.jobs,
+        offset_ms = reanchor.offset_ms,
+        "re-anchored on the wall clock"
+    );
+    Ok(true)
+}
+
+async fn save_clock(store: &Store, clock: &TrustedClock) -> anyhow::Result<()> {
+    let trust = clock.trust();
+    store
+        .write(move |tx| crate::store::clock::save(tx, &trust))
+        .await
+        .context("saving the clock's standing")
+}
+
+/// A clock that runs faster than real time, for scenario runs.
+fn scaled_clock(config: &DaemonConfig) -> SharedClock {
     tracing::warn!(
         speed = config.clock_speed,
         "scenario run: the clock runs faster than real time"

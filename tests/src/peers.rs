@@ -38,3 +38,23 @@ pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     here.parent().unwrap_or(here).to_path_buf()
 }
+
+/// libfaketime (Debian package `faketime`), preloaded into a process to fake its wall clock:
+/// the multi-threaded variant. Panics naming the package when it is missing.
+pub fn libfaketime() -> PathBuf {
+    let candidates = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("faketime/libfaketimeMT.so.1"));
+    ["/usr/lib/faketime/libfaketimeMT.so.1".into()]
+        .into_iter()
+        .chain(candidates)
+        .find(|path: &PathBuf| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "libfaketime is not installed: run the tests through tests/run.sh, or \
+                 `apt-get install faketime`"
+            )
+        })
+}

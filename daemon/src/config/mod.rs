@@ -292,6 +292,9 @@ pub struct DaemonConfig {
     /// When started as root (outside systemd), the user to switch to before anything is
     /// opened or bound. `siteboxd run` refuses to run as root without one.
     pub user: Option<String>,
+    /// What says the wall clock is right: flag files that exist while it is synchronised, or
+    /// "always" (a battery-backed clock).
+    pub clock_trust: Vec<String>,
     /// Scenario runs only: the daemon's clock runs this many times faster than real time.
     pub clock_speed: f64,
     /// Scenario runs only: the real instant (ms since the Unix epoch) at which the fast clock
@@ -299,11 +302,25 @@ pub struct DaemonConfig {
     pub clock_anchor: Option<i64>,
 }
 
+impl DaemonConfig {
+    /// `clock_trust` as the clock takes it.
+    pub fn trust_sources(&self) -> Vec<crate::clock::TrustSource> {
+        self.clock_trust
+            .iter()
+            .map(|source| match source.as_str() {
+                "always" => crate::clock::TrustSource::Always,
+                path => crate::clock::TrustSource::Flag(PathBuf::from(path)),
+            })
+            .collect()
+    }
+}
+
 impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             shutdown_grace: ConfigDuration::secs(10),
             user: None,
+            clock_trust: vec!["/run/systemd/timesync/synchronized".into()],
             clock_speed: 1.0,
             clock_anchor: None,
         }
@@ -592,6 +609,14 @@ impl Config {
             !queue.prune_every.get().is_zero(),
             "queue.prune_every",
             "must be more than 0",
+        );
+        check(
+            self.daemon
+                .clock_trust
+                .iter()
+                .all(|source| source == "always" || Path::new(source).is_absolute()),
+            "daemon.clock_trust",
+            "each entry must be \"always\" or an absolute path",
         );
         check(
             (1.0..=100_000.0).contains(&self.daemon.clock_speed),

@@ -3,6 +3,8 @@
 //!
 //! A pure function: no IO, so every rule is tested with plain values.
 
+use std::time::Duration;
+
 use crate::clock::Timestamp;
 use crate::model::plan::Plan;
 use crate::model::subscriber::{Subscriber, SubscriberState};
@@ -215,7 +217,11 @@ pub(crate) fn decide(proof: Proof, facts: Option<Facts<'_>>) -> Verdict {
             format!("Too many devices: this plan allows {shared} at a time"),
         );
     }
-    let until_expiry = expires_at.since(facts.now).as_secs();
+    // Never more than the subscription's own length, whatever the clock said when it began.
+    let length = subscription
+        .starts_at
+        .map_or(Duration::MAX, |starts| expires_at.since(starts));
+    let until_expiry = expires_at.since(facts.now).min(length).as_secs();
     let mut timeout = until_expiry;
     if let Some(left) = subscription.time_left() {
         timeout = timeout.min(left as u64);

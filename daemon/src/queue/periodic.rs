@@ -47,14 +47,27 @@ pub(crate) async fn enqueue_due(
         .write(move |tx| {
             let mut next = Timestamp::from_millis(i64::MAX);
             for job in &jobs {
-                let due = periodic::next_at(tx, &job.name)?.is_none_or(|at| at <= now);
-                let at = if due {
-                    tx.enqueue(&job.spec, now)?;
-                    let at = now.after(job.every);
-                    periodic::set_next_at(tx, &job.name, at)?;
-                    at
-                } else {
-                    periodic::next_at(tx, &job.name)?.unwrap_or(now)
+                let stored = periodic::next_at(tx, &job.name)?;
+                let at = match stored {
+                    Some(at) if at <= now => None,
+                    // Never further ahead than one interval: a schedule written under a clock
+                    // that ran ahead (or before the clock jumped back) would stall the job.
+                    Some(at) if at > now.after(job.every) => {
+                        let at = now.after(job.every);
+                        periodic::set_next_at(tx, &job.name, at)?;
+                        Some(at)
+                    }
+                    Some(at) => Some(at),
+                    None => None,
+                };
+                let at = match at {
+                    Some(at) => at,
+                    None => {
+                        tx.enqueue(&job.spec, now)?;
+                        let at = now.after(job.every);
+                        periodic::set_next_at(tx, &job.name, at)?;
+                        at
+                    }
                 };
                 next = next.min(at);
             }

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "technician page",
         include_str!("migrations/0007_web.sql"),
     ),
+    (
+        8,
+        "clock standing",
+        include_str!("migrations/0008_clock.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -83,6 +88,7 @@ mod tests {
         apply(&conn).expect("first");
         conn.execute_batch(
             "DROP TABLE login_attempts; DROP TABLE web_sessions; DROP TABLE technicians;
+             DROP TABLE clock_state;
              PRAGMA user_version = 6;",
         )
         .expect("back to 6");

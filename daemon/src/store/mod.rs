@@ -6,6 +6,7 @@
 
 pub(crate) mod backup;
 mod bus;
+pub(crate) mod clock;
 mod error;
 mod external;
 pub(crate) mod health;

@@ -232,6 +232,14 @@ fn router_families(m: &mut Exposition, routers: &[RouterHealth]) {
 
 /// Memory, uptime and the data disk.
 fn process_families(m: &mut Exposition, web: &Web) {
+    if let Some(trust) = web.clock.trust() {
+        m.family(
+            "sitebox_clock_trusted",
+            "gauge",
+            "1 when the wall clock is synchronised and not earlier than the newest time seen; 0 while the box runs on its monotonic timeline.",
+        );
+        m.sample("sitebox_clock_trusted", &[], u64::from(trust.trusted));
+    }
     m.family(
         "sitebox_process_resident_memory_bytes",
         "gauge",

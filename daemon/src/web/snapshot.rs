@@ -136,6 +136,7 @@ async fn status(web: &Web) -> Result<Value, ApiError> {
             "site": web.site_name,
             "version": env!("CARGO_PKG_VERSION"),
             "now": now,
+            "clock_trusted": web.clock.trust().is_none_or(|trust| trust.trusted),
             "uptime_s": web.started.elapsed().as_secs(),
             "disk_total": disk.map(|d| d.0),
             "disk_free": disk.map(|d| d.1),

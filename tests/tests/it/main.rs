@@ -5,6 +5,7 @@
 // through its `Clock`.
 #![allow(clippy::disallowed_methods)]
 mod accounting_faults;
+mod clock_faults;
 mod daemon;
 mod disk_faults;
 mod hotspot;

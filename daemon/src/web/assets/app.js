@@ -68,7 +68,9 @@ function renderStatus(status) {
   const cloudSkew = status.sync.skew_ms === null || status.sync.skew_ms === undefined ? "–" : (status.sync.skew_ms / 1000).toFixed(1) + " s";
   $("#box").innerHTML = [
     ["Uptime", duration(box.uptime_s)],
-    ["Box clock", `${clock(box.now)}`],
+    ["Box clock", box.clock_trusted === false
+      ? `${clock(box.now)} <span class="down">not synchronised: running on the box's own timeline</span>`
+      : `${clock(box.now)}`],
     ["Skew vs this phone", `${skew > 0 ? "+" : ""}${skew} s`],
     ["Skew vs cloud (last ack)", cloudSkew],
     ["Disk free", box.disk_total ? `${bytes(box.disk_free)} of ${bytes(box.disk_total)}` : "–"],
