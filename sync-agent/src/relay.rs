@@ -121,6 +121,9 @@ pub struct Relay {
     last_ack: Option<Instant>,
     /// The site's newest seq, as the store last said.
     head: Option<u64>,
+    /// The outbox was rewound: nothing is sent until the cloud's cursor is known and the
+    /// events written since are moved above it ([`Relay::resume_at`]).
+    held: bool,
 }
 
 impl Relay {
@@ -151,7 +154,33 @@ impl Relay {
             hello_until: None,
             last_ack: None,
             head: None,
+            held: false,
         }
+    }
+
+    /// The outbox was rewound (a restore): send nothing until [`Relay::resume_at`].
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Whether sending waits for the cloud's cursor after a rewind.
+    pub fn held(&self) -> bool {
+        self.held
+    }
+
+    /// The highest seq sent (or the cursor).
+    pub fn highest_sent(&self) -> u64 {
+        self.highest_sent
+    }
+
+    /// The events written since a rewind now stand above the cloud's cursor `cloud_cursor`:
+    /// an ack through it may mark every row up to it (the cloud holds them all), and sending
+    /// goes on from the cursor.
+    pub fn resume_at(&mut self, cloud_cursor: u64) {
+        self.held = false;
+        self.highest_sent = self.highest_sent.max(cloud_cursor);
+        self.head = None;
+        self.rewind();
     }
 
     /// The cloud's cursor as this relay knows it.
@@ -220,6 +249,7 @@ impl Relay {
     /// The next read to make, when connected and the window has room.
     pub fn next_read(&self) -> Option<ReadRequest> {
         if !self.connected
+            || self.held
             || self.hello_until.is_some()
             || self.in_flight.len() >= self.settings.window
         {
@@ -562,6 +592,20 @@ mod tests {
         assert_eq!((fourth.lane, fourth.after), (Lane::Telemetry, 0));
         relay.on_read(fourth, read(&[1, 2]), now, 0).expect("batch");
         assert_eq!(relay.next_read().expect("read").lane, Lane::Events);
+    }
+
+    #[test]
+    fn a_rewound_outbox_sends_nothing_until_resumed_then_takes_the_clouds_cursor() {
+        let mut relay = Relay::new(RelaySettings::default(), "t", "s", "b", 30);
+        relay.hold();
+        relay.connected(Instant::now() - HELLO_WAIT);
+        relay.on_tick(Instant::now());
+        assert!(relay.next_read().is_none(), "held after a restore");
+        // The cloud holds through 50; the events written since were moved above it.
+        relay.resume_at(50);
+        let outcome = relay.on_ack(&ack(50, None), Instant::now(), 0);
+        assert_eq!(outcome.advanced_to, Some(50));
+        assert_eq!(relay.next_read().expect("read").after, 50);
     }
 
     #[test]

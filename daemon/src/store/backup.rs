@@ -112,7 +112,15 @@ pub(crate) fn restore(config: &StoreConfig, source: &Path) -> Result<RestoreRepo
     let temp = temp_beside(&database)?;
     let copied = copy_and_check(&backup, &temp, config.busy_timeout.get(), "WAL");
     drop(backup);
-    let schema_version = match copied {
+    // The restored outbox is behind what the cloud may hold: the next sync moves the events
+    // written from now on above the cloud's cursor (docs/PROTOCOL.md, "Outbox rewind").
+    let marked = copied.and_then(|version| {
+        let copy = Connection::open(&temp)?;
+        copy.execute_batch(super::sync::MARK_REWOUND)?;
+        copy.close().map_err(|(_, err)| StoreError::Sqlite(err))?;
+        Ok(version)
+    });
+    let schema_version = match marked {
         Ok(version) => version,
         Err(err) => {
             remove_with_sidecars(&temp);

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "clock standing",
         include_str!("migrations/0008_clock.sql"),
     ),
+    (
+        9,
+        "outbox rewind",
+        include_str!("migrations/0009_outbox_rewind.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -88,7 +93,7 @@ mod tests {
         apply(&conn).expect("first");
         conn.execute_batch(
             "DROP TABLE login_attempts; DROP TABLE web_sessions; DROP TABLE technicians;
-             DROP TABLE clock_state;
+             DROP TABLE clock_state; DROP TABLE outbox_rewind;
              PRAGMA user_version = 6;",
         )
         .expect("back to 6");

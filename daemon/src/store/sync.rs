@@ -90,6 +90,78 @@ pub(crate) fn dropped_after(
         .collect::<Result<_, _>>()?)
 }
 
+/// SQL that marks an outbox as rewound at its current head (run by `siteboxd restore` on the
+/// restored copy, whatever its schema version).
+pub(crate) const MARK_REWOUND: &str = "
+    CREATE TABLE IF NOT EXISTS outbox_rewind (
+        id              INTEGER PRIMARY KEY CHECK (id = 1),
+        restored_head   INTEGER NOT NULL
+    ) STRICT;
+    INSERT OR REPLACE INTO outbox_rewind (id, restored_head)
+    VALUES (1, MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0),
+                   COALESCE((SELECT MAX(seq) FROM outbox), 0)));";
+
+/// The outbox's head when it was rewound, while the events written since have not been moved
+/// above the cloud's cursor yet.
+pub(crate) fn rewound(conn: &Connection) -> Result<Option<u64>, StoreError> {
+    let head: Option<i64> = conn
+        .prepare_cached("SELECT restored_head FROM outbox_rewind WHERE id = 1")?
+        .query_row([], |row| row.get(0))
+        .optional()?;
+    Ok(head.map(from_seq))
+}
+
+/// The outbox was rewound to `restored_head` and the cloud holds every seq through
+/// `cloud_cursor`: moves every event written since (seq above `restored_head`) above the
+/// cloud's cursor, order kept, with the audit rows and dropped seqs that name them, so none
+/// reuses a seq the cloud holds; raises the sequence past it; forgets the rewind. Returns how
+/// far the events moved (0 when the cloud holds nothing past the restored head).
+pub(crate) fn resume_above(
+    conn: &Connection,
+    restored_head: u64,
+    cloud_cursor: u64,
+) -> Result<u64, StoreError> {
+    let shift = cloud_cursor.saturating_sub(restored_head);
+    let (head, by) = (to_seq(restored_head), to_seq(shift));
+    if by > 0 {
+        // Two steps (negate, then shift) so no row lands on a seq another still holds; the
+        // audit log's references are checked at commit.
+        conn.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+        for table in ["outbox", "outbox_dropped"] {
+            conn.execute(
+                &format!("UPDATE {table} SET seq = -seq WHERE seq > ?1"),
+                [head],
+            )?;
+            conn.execute(
+                &format!("UPDATE {table} SET seq = ?1 - seq WHERE seq < 0"),
+                [by],
+            )?;
+        }
+        conn.execute(
+            "UPDATE audit_log SET event_seq = event_seq + ?2 WHERE event_seq > ?1",
+            params![head, by],
+        )?;
+        let next = conn.query_row(
+            "SELECT MAX(?1, COALESCE((SELECT MAX(seq) FROM outbox), 0))",
+            [to_seq(cloud_cursor)],
+            |row| row.get::<_, i64>(0),
+        )?;
+        // sqlite_sequence has no key on `name`: update the row, or add it when missing.
+        if conn.execute(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?1) WHERE name = 'outbox'",
+            [next],
+        )? == 0
+        {
+            conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?1)",
+                [next],
+            )?;
+        }
+    }
+    conn.execute("DELETE FROM outbox_rewind", [])?;
+    Ok(shift)
+}
+
 /// The cloud acked through `through`: marks those rows, forgets dropped seqs it has passed,
 /// records the cursor and the clock readings. Returns the rows marked. Never lowers the cursor.
 pub(crate) fn mark_acked(

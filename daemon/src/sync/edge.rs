@@ -144,6 +144,16 @@ impl EdgeStore for DaemonEdge {
         Ok(u64::try_from(last).ok())
     }
 
+    async fn rewound(&self) -> Result<Option<u64>, StoreError> {
+        self.store.read(sql::rewound).await
+    }
+
+    async fn resume_above(&self, restored_head: u64, cloud_cursor: u64) -> Result<u64, StoreError> {
+        self.store
+            .write(move |tx| sql::resume_above(tx, restored_head, cloud_cursor))
+            .await
+    }
+
     async fn enforce_budget(&self) -> Result<BudgetReport, StoreError> {
         let now = self.clock.now();
         let max = self.backlog_max_bytes;

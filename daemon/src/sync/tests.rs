@@ -203,3 +203,71 @@ async fn the_cloud_edits_a_plan_once_and_null_removes_a_limit() {
         .expect("plan");
     assert_eq!(after, plan);
 }
+
+/// Appends `n` outbox rows (with an audit row naming each) and returns their seqs.
+async fn outbox_rows(store: &Store, n: usize) -> Vec<i64> {
+    store
+        .write(move |tx| -> Result<Vec<i64>, StoreError> {
+            let mut seqs = Vec::new();
+            for _ in 0..n {
+                let seq: i64 = tx.query_row(
+                    "INSERT INTO outbox (id, type, schema_version, lane, occurred_at, boot_id,
+                         uptime_ms, subject, payload)
+                     VALUES (lower(hex(randomblob(16))), 'SubscriberUpdated', 1, 'events', 1,
+                         'b', 1, 'subscriber:1', '{}') RETURNING seq",
+                    [],
+                    |row| row.get(0),
+                )?;
+                tx.execute(
+                    "INSERT INTO audit_log (at, actor, action, subject, detail, event_seq)
+                     VALUES (1, 'cli', 'test', 'subscriber:1', '{}', ?1)",
+                    [seq],
+                )?;
+                seqs.push(seq);
+            }
+            Ok(seqs)
+        })
+        .await
+        .expect("outbox rows")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restored_outbox_moves_the_events_written_since_above_the_clouds_cursor() {
+    let (store, _dir) = temp_store();
+    assert_eq!(outbox_rows(&store, 3).await, [1, 2, 3]);
+    // `siteboxd restore` marks the copy; the cloud already holds seqs 1..=10.
+    store
+        .write(|tx| -> Result<(), StoreError> {
+            tx.execute_batch(crate::store::sync::MARK_REWOUND)?;
+            Ok(())
+        })
+        .await
+        .expect("mark");
+    assert_eq!(outbox_rows(&store, 2).await, [4, 5]);
+    let edge = edge(&store);
+    assert_eq!(edge.rewound().await.expect("rewound"), Some(3));
+    assert_eq!(edge.resume_above(3, 10).await.expect("resume"), 7);
+    let (seqs, audited): (Vec<i64>, Vec<i64>) = store
+        .read(|conn| -> Result<_, StoreError> {
+            let seqs = conn
+                .prepare("SELECT seq FROM outbox ORDER BY seq")?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            let audited = conn
+                .prepare("SELECT event_seq FROM audit_log ORDER BY id")?
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok((seqs, audited))
+        })
+        .await
+        .expect("read");
+    assert_eq!(seqs, [1, 2, 3, 11, 12]);
+    assert_eq!(audited, [1, 2, 3, 11, 12]);
+    assert_eq!(edge.rewound().await.expect("rewound"), None);
+    assert_eq!(edge.head().await.expect("head"), Some(12));
+    assert_eq!(
+        outbox_rows(&store, 1).await,
+        [13],
+        "never below the cloud's cursor again"
+    );
+}

@@ -224,6 +224,20 @@ impl<S: EdgeStore> Agent<S> {
             &self.settings.boot_id,
             cursor,
         );
+        match self.store.rewound().await {
+            Ok(Some(restored_head)) => {
+                tracing::warn!(
+                    restored_head,
+                    "sync: the outbox was restored; nothing is sent until the cloud's cursor is known"
+                );
+                relay.hold();
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "sync: cannot read the outbox's rewind mark");
+                relay.hold();
+            }
+        }
         tracing::info!(
             cursor,
             broker = %format!("{}:{}", self.settings.host, self.settings.port),
@@ -387,6 +401,10 @@ impl<S: EdgeStore> Agent<S> {
     async fn on_ack(&self, relay: &mut Relay, publish: &Publish) {
         match Ack::decode(&publish.payload) {
             Ok(ack) => {
+                if !self.resume_after_rewind(relay, &ack).await {
+                    let _ = self.client.ack(publish).await;
+                    return;
+                }
                 let outcome = relay.on_ack(&ack, Instant::now(), wall_ms());
                 if let Some(through) = outcome.advanced_to {
                     failpoint::hit("after_cloud_ack");
@@ -404,6 +422,59 @@ impl<S: EdgeStore> Agent<S> {
             Err(err) => tracing::debug!(error = %err, "sync: bad ack dropped"),
         }
         let _ = self.client.ack(publish).await;
+    }
+
+    /// Before an ack is taken: when the outbox was rewound (a restore), or the cloud holds
+    /// more than this outbox ever wrote (a lost WAL, a wiped box), moves the events written
+    /// since above the cloud's cursor and resumes from it, so none reuses a seq the cloud
+    /// holds (docs/PROTOCOL.md, "Outbox rewind"). False when that failed (nothing is sent; the
+    /// next ack tries again).
+    async fn resume_after_rewind(&self, relay: &mut Relay, ack: &Ack) -> bool {
+        let restored_head = if relay.held() {
+            match self.store.rewound().await {
+                Ok(head) => head,
+                Err(err) => {
+                    tracing::warn!(error = %err, "sync: cannot read the outbox's rewind mark");
+                    return false;
+                }
+            }
+        } else if ack.through > relay.highest_sent() {
+            // An ack past everything sent: normal after a restart that lost the last mark,
+            // a rewind when it is past everything ever written.
+            match self.store.head().await {
+                Ok(Some(head)) if ack.through > head => Some(head),
+                Ok(_) => None,
+                Err(err) => {
+                    tracing::warn!(error = %err, "sync: cannot read the outbox's head");
+                    return false;
+                }
+            }
+        } else {
+            None
+        };
+        let Some(restored_head) = restored_head else {
+            if relay.held() {
+                relay.resume_at(relay.cursor());
+            }
+            return true;
+        };
+        match self.store.resume_above(restored_head, ack.through).await {
+            Ok(moved) => {
+                tracing::warn!(
+                    restored_head,
+                    cloud_cursor = ack.through,
+                    moved,
+                    "sync: the outbox was behind the cloud (restored, or its last writes lost); events written since were moved above the cloud's cursor"
+                );
+                relay.resume_at(ack.through);
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "sync: moving events above the cloud's cursor failed");
+                relay.hold();
+                false
+            }
+        }
     }
 
     async fn on_command(&self, relay: &mut Relay, publish: &Publish) {

@@ -61,6 +61,25 @@ pub trait EdgeStore: Send + Sync + 'static {
         async { Ok(None) }
     }
 
+    /// The outbox's head when it was rewound (a restore), while the events written since
+    /// have not been moved above the cloud's cursor. While set, nothing is sent before the
+    /// cloud's cursor is known (docs/PROTOCOL.md, "Outbox rewind").
+    fn rewound(&self) -> impl Future<Output = Result<Option<u64>, Self::Error>> + Send {
+        async { Ok(None) }
+    }
+
+    /// The outbox was rewound to `restored_head` and the cloud holds every seq through
+    /// `cloud_cursor`: moves every event written since above the cloud's cursor (order kept)
+    /// and forgets the rewind, in one transaction. Returns how far the events moved.
+    fn resume_above(
+        &self,
+        restored_head: u64,
+        cloud_cursor: u64,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send {
+        let _ = (restored_head, cloud_cursor);
+        async { Ok(0) }
+    }
+
     /// Keeps the unsent backlog within its disk budget (drops and counts telemetry) and prunes
     /// acked rows past their retention.
     fn enforce_budget(&self) -> impl Future<Output = Result<BudgetReport, Self::Error>> + Send;

@@ -25,6 +25,7 @@ mod sync_api;
 mod sync_e2e;
 mod sync_isolation;
 mod sync_projections;
+mod sync_restore;
 mod web_api;
 mod web_browser;
 mod web_security;
