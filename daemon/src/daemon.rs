@@ -410,7 +410,7 @@ fn handlers(core: &Core) -> (Handlers, Vec<PeriodicJob>) {
                 config.radius.auth_listen.port(),
                 config.radius.acct_listen.port(),
             ),
-            watch: jobs::provision::Watch::of(&config.web),
+            watch: jobs::provision::Watch::of(&config.web, config.provisioning.radius_address),
         },
     );
     periodic.extend(jobs::health::register(

@@ -65,14 +65,18 @@ pub(crate) enum Watch {
     HttpGet(u16),
     /// `tcp-conn` to the page's port (served over TLS: netwatch's `http-get` speaks plain HTTP).
     TcpConn(u16),
-    /// `icmp` to the box's address (no page to probe).
+    /// `icmp` to the box's address (no page the routers can reach).
     Icmp,
 }
 
 impl Watch {
-    /// The probe for a box whose page is `web`.
-    pub(crate) fn of(web: &crate::config::WebConfig) -> Self {
-        match (web.enabled, web.tls_cert.is_some()) {
+    /// The probe for a box whose page is `web` and that the routers reach at `address`: the
+    /// page when it listens there (or on every address), else a ping (a page on loopback or
+    /// another address would look down to the routers and turn the fallback on for good).
+    pub(crate) fn of(web: &crate::config::WebConfig, address: Option<std::net::IpAddr>) -> Self {
+        let listen = web.listen.ip();
+        let reachable = web.enabled && (listen.is_unspecified() || Some(listen) == address);
+        match (reachable, web.tls_cert.is_some()) {
             (false, _) => Self::Icmp,
             (true, false) => Self::HttpGet(web.listen.port()),
             (true, true) => Self::TcpConn(web.listen.port()),
@@ -552,4 +556,41 @@ fn counted(user: &ops::HotspotUser) -> bool {
             .uptime
             .as_deref()
             .is_some_and(|u| u != "0s" && !u.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::WebConfig;
+
+    #[test]
+    fn netwatch_probes_the_page_only_where_the_routers_reach_it() {
+        let box_ip: std::net::IpAddr = "10.0.0.2".parse().expect("ip");
+        let web = |listen: &str, tls: bool| WebConfig {
+            listen: listen.parse().expect("listen"),
+            tls_cert: tls.then(|| "cert.pem".into()),
+            ..WebConfig::default()
+        };
+        assert_eq!(
+            Watch::of(&web("10.0.0.2:8080", false), Some(box_ip)),
+            Watch::HttpGet(8080)
+        );
+        assert_eq!(
+            Watch::of(&web("0.0.0.0:8443", true), Some(box_ip)),
+            Watch::TcpConn(8443)
+        );
+        // The default, loopback: the routers cannot reach it, so they ping the box.
+        assert_eq!(
+            Watch::of(&web("127.0.0.1:8080", false), Some(box_ip)),
+            Watch::Icmp
+        );
+        let off = WebConfig {
+            enabled: false,
+            ..web("0.0.0.0:8080", false)
+        };
+        assert_eq!(Watch::of(&off, Some(box_ip)), Watch::Icmp);
+        let props = Watch::Icmp.props("10.0.0.2");
+        assert!(props.contains(&("type", "icmp".to_owned())));
+        assert!(!props.iter().any(|(k, _)| *k == "port"));
+    }
 }
