@@ -140,6 +140,17 @@ pub async fn notify_in(
         .map(drop)
 }
 
+/// [`notify_in`] with the statement prepared once on the connection (the ingest, per batch).
+pub async fn notify_prepared(
+    db: &crate::db::Db<'_>,
+    change: &Change,
+) -> Result<(), tokio_postgres::Error> {
+    let payload = serde_json::to_string(change).unwrap_or_default();
+    db.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+        .await
+        .map(drop)
+}
+
 /// Listens on [`CHANNEL`] and hands the other processes' changes to `hub`, reconnecting with
 /// backoff, until `shutdown`.
 pub async fn listen(

@@ -11,7 +11,7 @@ use tokio_postgres::Client;
 
 use super::IngestError;
 use super::cursor::contiguous_end;
-use crate::db::{self, seq, unseq};
+use crate::db::{self, Db, Statements, seq, unseq};
 use crate::notify::{self, Change, Hub, Topic};
 use crate::projections::{self, Event};
 
@@ -32,8 +32,11 @@ pub struct Stored {
 
 /// Stores a batch that came on the events topic of `tenant`/`site`: checks the payload's
 /// claim against the topic and the registry, inserts, projects, moves the cursor, commits.
+/// `statements` are the ones prepared on `client` (kept by the caller for the connection's
+/// life).
 pub async fn store_batch(
     client: &mut Client,
+    statements: &Statements,
     hub: &Hub,
     tenant: &str,
     site: &str,
@@ -47,7 +50,7 @@ pub async fn store_batch(
     }
     let mut tx = client.transaction().await?;
     db::set_tenant(&tx, tenant).await?;
-    let registered = tx
+    let registered = Db::new(&tx, statements)
         .query_opt(
             "SELECT s.enabled, c.through FROM sites s
                JOIN site_cursors c ON c.tenant_id = s.tenant_id AND c.site_id = s.site_id
@@ -91,7 +94,7 @@ pub async fn store_batch(
         payloads.push(event.payload.get());
     }
     let lane = batch.lane.as_str();
-    let new_rows = tx
+    let new_rows = Db::new(&tx, statements)
         .query(
             "INSERT INTO events (tenant_id, site_id, seq, event_id, type, schema_version, lane,
                                  occurred_at, boot_id, uptime_ms, subject, payload)
@@ -145,7 +148,7 @@ pub async fn store_batch(
                 received_at,
             });
         }
-        projections::project(&mut tx, tenant, site, &events).await?
+        projections::project(&mut tx, statements, tenant, site, &events).await?
     };
     let inserted = (new.len() + dropped_new.len()) as u64;
     let carried = (n + dropped.len()) as u64;
@@ -153,9 +156,10 @@ pub async fn store_batch(
     let mut known: Vec<i64> = new.iter().map(|(seq, _)| *seq).collect();
     known.extend(&dropped_new);
     known.sort_unstable();
-    let through = contiguous_end(&tx, tenant, site, old, &known).await?;
+    let db = Db::new(&tx, statements);
+    let through = contiguous_end(&db, tenant, site, old, &known).await?;
     let max_seen = batch.last_seq().map_or(0, seq);
-    tx.execute(
+    db.execute(
         "UPDATE site_cursors SET
              through = $3,
              through_at_site = CASE WHEN $3 > through
@@ -197,7 +201,7 @@ pub async fn store_batch(
         change
     });
     if let Some(change) = &change {
-        notify::notify_in(&tx, change).await?;
+        notify::notify_prepared(&Db::new(&tx, statements), change).await?;
     }
     tx.commit().await?;
     if let Some(change) = &change {

@@ -1,6 +1,6 @@
 //! A site's cursor: the highest seq such that every seq from 1 to it is stored.
 
-use tokio_postgres::Transaction;
+use crate::db::{Db, DbError};
 
 /// Seqs read per step of [`contiguous_end`].
 const STEP: i64 = 4096;
@@ -14,12 +14,12 @@ const STEP: i64 = 4096;
 /// statistics say (a `NOT EXISTS (… seq = e.seq + 1)` anti-join was planned as a nested loop
 /// over every row of the site while the table was young: seconds per batch in a drain).
 pub async fn contiguous_end(
-    tx: &Transaction<'_>,
+    tx: &Db<'_>,
     tenant: &str,
     site: &str,
     old: i64,
     known: &[i64],
-) -> Result<i64, tokio_postgres::Error> {
+) -> Result<i64, DbError> {
     let mut through = old;
     for seq in known {
         if *seq == through + 1 {

@@ -69,6 +69,7 @@ async fn worker(
     shutdown: CancellationToken,
 ) -> Result<(), tokio_postgres::Error> {
     let mut pg = db::connect(&settings.database_url).await?;
+    let mut statements = db::Statements::default();
     let client_id = format!("{}-{index}", settings.client_prefix);
     let (mqtt, eventloop) = AsyncClient::new(options(&settings, &client_id), 256);
     // Unbounded: the broker bounds what is in flight to us (we ack manually).
@@ -97,8 +98,9 @@ async fn worker(
                 Some(Link::Message(publish)) => {
                     if pg.is_closed() {
                         pg = db::connect(&settings.database_url).await?;
+                        statements = db::Statements::default();
                     }
-                    match handle(&mut pg, &hub, &mqtt, &publish, &stats).await {
+                    match handle(&mut pg, &statements, &hub, &mqtt, &publish, &stats).await {
                         Ok(()) => {}
                         Err(IngestError::Rejected(reason)) => {
                             stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -128,6 +130,7 @@ async fn worker(
 
 async fn handle(
     pg: &mut tokio_postgres::Client,
+    statements: &db::Statements,
     hub: &Hub,
     mqtt: &AsyncClient,
     publish: &Publish,
@@ -141,7 +144,8 @@ async fn handle(
     match topic.kind {
         TopicKind::Events => {
             let batch = Batch::decode(&publish.payload).map_err(bad)?;
-            let stored = batch::store_batch(pg, hub, &topic.tenant, &topic.site, &batch).await?;
+            let stored =
+                batch::store_batch(pg, statements, hub, &topic.tenant, &topic.site, &batch).await?;
             stats.batches.fetch_add(1, Ordering::Relaxed);
             stats.inserted.fetch_add(stored.inserted, Ordering::Relaxed);
             stats

@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct AuthRejects;
@@ -39,7 +38,7 @@ impl Projection for AuthRejects {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         keys: &[i64],
@@ -57,7 +56,7 @@ impl Projection for AuthRejects {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<(i64, i64)>,

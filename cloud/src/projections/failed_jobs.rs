@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection, newest};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct FailedJobs;
@@ -91,7 +90,7 @@ impl Projection for FailedJobs {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         keys: &[i64],
@@ -138,7 +137,7 @@ impl Projection for FailedJobs {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<(i64, Row)>,

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection, first_of, newest};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct Payments;
@@ -112,7 +111,7 @@ impl Projection for Payments {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         keys: &[String],
@@ -170,7 +169,7 @@ impl Projection for Payments {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<(String, Row)>,

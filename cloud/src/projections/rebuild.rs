@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use tokio_postgres::Client;
 
 use super::{Event, TABLES, project};
-use crate::db::{self, DbError};
+use crate::db::{self, DbError, Statements};
 
 /// Events read per chunk.
 const CHUNK: i64 = 5000;
@@ -52,6 +52,7 @@ pub async fn rebuild_site(
         sites: 1,
         ..RebuildReport::default()
     };
+    let statements = Statements::default();
     let mut after = 0i64;
     loop {
         let rows = tx
@@ -92,7 +93,7 @@ pub async fn rebuild_site(
                 received_at: *received,
             })
             .collect();
-        let projected = project(&mut tx, tenant, site, &events).await?;
+        let projected = project(&mut tx, &statements, tenant, site, &events).await?;
         report.events += events.len() as u64;
         report.failures += projected.failures;
     }

@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection, first_of, newest};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct Routers;
@@ -137,7 +136,7 @@ impl Projection for Routers {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         keys: &[String],
@@ -179,7 +178,7 @@ impl Projection for Routers {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<(String, Row)>,

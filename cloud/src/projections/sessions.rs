@@ -6,10 +6,9 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection, first_of, newest};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct Sessions;
@@ -93,7 +92,7 @@ impl Projection for Sessions {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         keys: &[i64],
@@ -153,7 +152,7 @@ impl Projection for Sessions {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<(i64, Row)>,

@@ -6,10 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct SiteHealth;
@@ -120,7 +119,7 @@ impl Projection for SiteHealth {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         _keys: &[()],
@@ -152,7 +151,7 @@ impl Projection for SiteHealth {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<((), Row)>,

@@ -5,10 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection, first_of, newest};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct Subscribers;
@@ -111,7 +110,7 @@ impl Projection for Subscribers {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         keys: &[String],
@@ -163,7 +162,7 @@ impl Projection for Subscribers {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<(String, Row)>,

@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tokio_postgres::Transaction;
 
 use super::{Decoded, Event, Projection, first_of};
-use crate::db::DbError;
+use crate::db::{Db, DbError};
 use crate::notify::Topic;
 
 pub(crate) struct Subscriptions;
@@ -84,7 +83,7 @@ impl Projection for Subscriptions {
     }
 
     async fn load(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         keys: &[i64],
@@ -136,7 +135,7 @@ impl Projection for Subscriptions {
     }
 
     async fn store(
-        tx: &Transaction<'_>,
+        tx: &Db<'_>,
         tenant: &str,
         site: &str,
         rows: Vec<(i64, Row)>,

@@ -62,8 +62,9 @@ fn feed(cloud: &Cloud, tenant: &str, site: &str, seed: u64, size: usize) {
             .await
             .expect("db");
         let hub = Hub::new();
+        let statements = sitebox_cloud::db::Statements::default();
         for batch in batches(tenant, site, &events, 200, seed) {
-            store_batch(&mut client, &hub, tenant, site, &batch)
+            store_batch(&mut client, &statements, &hub, tenant, site, &batch)
                 .await
                 .expect("store");
         }

@@ -42,8 +42,9 @@ fn store_all(cloud: &Cloud, tenant: &str, batches: &[sitebox_sync::wire::Batch])
             .await
             .expect("connect as the service role");
         let hub = Hub::new();
+        let statements = sitebox_cloud::db::Statements::default();
         for batch in batches {
-            store_batch(&mut client, &hub, tenant, "s1", batch)
+            store_batch(&mut client, &statements, &hub, tenant, "s1", batch)
                 .await
                 .unwrap_or_else(|e| panic!("batch {}: {e}", batch.batch));
         }
