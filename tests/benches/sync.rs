@@ -1,5 +1,5 @@
 //! Sync benchmark: the daemon's sync agent (the `sitebox::sync` code siteboxd runs, on its
-//! SQLite store) against a real mosquitto and the real `sitebox-ingest` on a real PostgreSQL,
+//! SQLite store) against a real mosquitto and the real `sitebox-cloud run` on a real PostgreSQL,
 //! through the loopback proxy that counts the bytes the edge puts on the wire.
 //!
 //! 1. Backlog drain: with the broker unreachable, one transaction fills the site's outbox with

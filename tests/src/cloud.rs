@@ -33,6 +33,39 @@ pub struct Cloud {
     processes: Vec<Child>,
 }
 
+/// Above this many sites, [`Cloud::start`] registers them through the library function that
+/// `sitebox-cloud sites add` calls, on one connection, rather than one process per site.
+const FLEET: usize = 50;
+
+/// Registers `sites` with [`sitebox_cloud::registry::add_site`] as the service role (the
+/// passwords [`site_password`]).
+fn register_fleet(app_database: &str, sites: &[(&str, &str)]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut client = sitebox_cloud::db::connect(app_database)
+            .await
+            .expect("connect as the service role");
+        let actor = sitebox_cloud::audit::Actor::cli();
+        for (tenant, site) in sites {
+            let password = site_password(tenant, site);
+            let stored = sitebox_cloud::registry::add_site(
+                &mut client,
+                &actor,
+                tenant,
+                site,
+                "",
+                Some(&password),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("add site {tenant}/{site}: {e}"));
+            assert_eq!(stored, password);
+        }
+    });
+}
+
 /// The password a test site gets.
 pub fn site_password(tenant: &str, site: &str) -> String {
     format!("pw-{tenant}-{site}")
@@ -51,7 +84,8 @@ fn check(output: Output, what: &str) -> String {
 impl Cloud {
     /// Starts PostgreSQL, migrates the schema as [`OWNER_ROLE`], registers the tenants and
     /// `sites` (tenant, site) and the `ingest` account through `cloud_bin` as [`APP_ROLE`],
-    /// generates the broker files from the registry and starts mosquitto.
+    /// generates the broker files from the registry and starts mosquitto. A fleet of more
+    /// than 50 sites is registered through the library function `sites add` calls.
     pub fn start(cloud_bin: &Path, dir: &Path, sites: &[(&str, &str)]) -> Self {
         let postgres = Postgres::start();
         postgres.create_database("sitebox");
@@ -101,7 +135,10 @@ impl Cloud {
                 "tenants add",
             );
         }
-        for (tenant, site) in sites {
+        if sites.len() > FLEET {
+            register_fleet(&app_database, sites);
+        }
+        for (tenant, site) in sites.iter().filter(|_| sites.len() <= FLEET) {
             let password = site_password(tenant, site);
             let printed = check(
                 run(
@@ -188,7 +225,8 @@ impl Cloud {
     }
 
     /// Starts a `sitebox-cloud run` process with `workers` ingest workers, the gap timeout
-    /// and a fast sweep; `env` may arm a failpoint, `extra` adds options.
+    /// and a fast sweep (500 ms unless `extra` sets `--sweep-every-ms`); `env` may arm a
+    /// failpoint, `extra` adds options.
     pub fn start_process(&mut self, workers: usize, gap_timeout_secs: u64, env: &[(&str, &str)]) {
         self.start_process_with(workers, gap_timeout_secs, env, &[]);
     }
@@ -208,7 +246,13 @@ impl Cloud {
             .args(["run", "--workers", &workers.to_string()])
             .args(["--gap-timeout-secs", &gap_timeout_secs.to_string()])
             .args(["--client-id", &format!("cloud-{index}")])
-            .args(["--sweep-every-ms", "500", "--listen", "127.0.0.1:0"])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(
+                (!extra.contains(&"--sweep-every-ms"))
+                    .then_some(["--sweep-every-ms", "500"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(extra)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")

@@ -114,6 +114,20 @@ impl FakeSite {
         Ok(())
     }
 
+    /// Publishes an already encoded batch on its events topic (a benchmark encodes its
+    /// batches before the clock starts).
+    pub async fn send_encoded(&self, payload: Vec<u8>) -> anyhow::Result<()> {
+        self.client
+            .publish(
+                self.topic(TopicKind::Events),
+                QoS::AtLeastOnce,
+                false,
+                payload,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The next ack within `within`.
     pub async fn next_ack(&mut self, within: Duration) -> Option<Ack> {
         let deadline = tokio::time::Instant::now() + within;
