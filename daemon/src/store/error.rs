@@ -33,8 +33,9 @@ pub enum StoreError {
         "{path} is damaged: {detail}. siteboxd will not run on it (exit 65; systemd does not \
          restart it). Restore the newest backup: `siteboxd restore BACKUP` (as root, with the \
          daemon stopped). Without a backup, salvage what can still be read (apt install \
-         sqlite3): `sqlite3 {path} .dump | sqlite3 /root/sitebox-salvaged.db && sqlite3 \
-         /root/sitebox-salvaged.db 'PRAGMA user_version = {version}'`, then `siteboxd restore \
+         sqlite3; the sed keeps what was read past a damaged table): `sqlite3 {path} .dump | \
+         sed 's/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 /root/sitebox-salvaged.db && \
+         sqlite3 /root/sitebox-salvaged.db 'PRAGMA user_version = {version}'`, then `siteboxd restore \
          /root/sitebox-salvaged.db`; the damaged file is kept beside it as .pre-restore-*. \
          Then replace the SD card."
     )]
