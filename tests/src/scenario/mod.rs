@@ -14,6 +14,12 @@
 //! day; the power fails (the box is SIGKILLed, the routers lose their sessions) and everyone
 //! re-authenticates at once when it returns; one router is down for an hour.
 //!
+//! Half the customers log in through their router's login path: the RouterOS simulator's
+//! hotspot login page, where the router decides (a local user Sitebox provisioned, or RADIUS
+//! to the box from the router's own address) and says who did. The other half are sent to the
+//! box by the NAS model directly. Either way the accounting is the NAS model's (the routers'
+//! hotspot profile has `radius-accounting=no`), so the oracle compares one set of sessions.
+//!
 //! Everything random comes from one seed ([`Options::seed`]), printed in the report.
 //!
 //! The simulated routers do not end sessions on Session-Timeout themselves, so every expiry
@@ -32,7 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sitebox_routeros::sim::{SimConfig, Simulator};
+use sitebox_routeros::sim::{DecidedBy, SimClock as RouterClock, SimConfig, Simulator};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -170,6 +176,8 @@ struct Subscriber {
     ip: Ipv4Addr,
     purchase: Purchase,
     logs_off: f64,
+    /// Logs in on the router's login page rather than through the NAS model.
+    via_router: bool,
 }
 
 impl Subscriber {
@@ -204,6 +212,8 @@ impl Subscriber {
             ),
             purchase,
             logs_off: rng.f64(),
+            // Half of each router's customers (the router is `i % 2`).
+            via_router: (i / 2).is_multiple_of(2),
         }
     }
 }
@@ -223,6 +233,9 @@ pub struct AuthLog {
     pub method: Method,
     /// Whether the user had been cut off for expiry before (a re-admission check).
     pub after_cut: bool,
+    /// Who decided, for a login on the router's login page; `None` when the NAS model asked
+    /// the box directly.
+    pub decided_by: Option<DecidedBy>,
 }
 
 /// How a session ended, as the router saw it.
@@ -384,7 +397,8 @@ pub fn run(
     let clock = SimClock::start(options.speed);
     let mut rng = fastrand::Rng::with_seed(options.seed);
 
-    // The routers: a RouterOS API simulator and a CoA socket on each one's own address.
+    // The routers: a RouterOS API simulator and a CoA socket on each one's own address. The
+    // simulator runs the day's clock and sends its RADIUS requests from that address.
     let ips = [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)];
     let stop_servers = CancellationToken::new();
     let mut api = Vec::new();
@@ -392,6 +406,8 @@ pub fn run(
     for ip in ips {
         let sim = Simulator::new(SimConfig {
             identity: format!("gw-{ip}"),
+            clock: RouterClock::scaled(clock.anchor_ms(), clock.speed()),
+            address: ip,
             ..SimConfig::default()
         });
         let listener = runtime.block_on(tokio::net::TcpListener::bind((ip, 0)))?;
@@ -439,6 +455,7 @@ pub fn run(
                 "admin",
             ],
         )?;
+        runtime.block_on(router_asks_the_box(api_port, *ip, (auth_port, acct_port)))?;
         routers.push(Arc::new(Nas::new(
             i,
             &name,
@@ -892,6 +909,41 @@ fn read_depths(database: &Path, now: i64) -> (i64, i64) {
     )
 }
 
+/// Sets a router up by hand to ask the box over RADIUS for hotspot logins, as an operator
+/// does (the box's `provisioning.radius_address` is not set here, so it leaves `/radius`
+/// alone): its `/radius` entry, and the default hotspot profile asking RADIUS without
+/// sending accounting (the NAS model accounts for every session).
+async fn router_asks_the_box(
+    api_port: u16,
+    ip: Ipv4Addr,
+    (auth, acct): (u16, u16),
+) -> anyhow::Result<()> {
+    use sitebox_routeros::client::{ClientConfig, Connection, Password};
+    use sitebox_routeros::codec::Command;
+    let config = ClientConfig::new(ip.to_string(), api_port, "admin", Password::new("admin"));
+    let conn = Connection::connect(&config)
+        .await
+        .context("connect to the router")?;
+    for command in [
+        Command::new("/radius/add")
+            .attr("service", "hotspot")
+            .attr("address", "127.0.0.1")
+            .attr("secret", RADIUS_SECRET)
+            .attr("authentication-port", auth.to_string())
+            .attr("accounting-port", acct.to_string())
+            .attr("timeout", "2s"),
+        Command::new("/ip/hotspot/profile/set")
+            .attr("numbers", "default")
+            .attr("use-radius", "yes")
+            .attr("radius-accounting", "no"),
+    ] {
+        conn.run(&command)
+            .await
+            .with_context(|| format!("configure the router at {ip}"))?;
+    }
+    Ok(())
+}
+
 /// The router came up: Accounting-On until the box answers, then its clients may log in.
 async fn accounting_on(world: &World, router: &Nas) {
     let record = AcctRecord {
@@ -1006,14 +1058,28 @@ async fn live(world: Arc<World>, subscriber: Subscriber, seed: u64) {
         let at = clock.now();
         // Taken before the request: a power loss while it is in flight ends what it starts.
         let epoch = router.epoch();
-        let (answer, latency) = router
-            .authenticate(
-                &subscriber.username,
-                &subscriber.password,
-                subscriber.method,
-                &subscriber.mac,
-            )
-            .await;
+        let (answer, latency, decided_by) = if subscriber.via_router {
+            let (answer, latency, by) = router
+                .login_via_router(
+                    &subscriber.username,
+                    &subscriber.password,
+                    subscriber.method,
+                    &subscriber.mac,
+                    subscriber.ip,
+                )
+                .await;
+            (answer, latency, Some(by))
+        } else {
+            let (answer, latency) = router
+                .authenticate(
+                    &subscriber.username,
+                    &subscriber.password,
+                    subscriber.method,
+                    &subscriber.mac,
+                )
+                .await;
+            (answer, latency, None)
+        };
         world.log_auth(AuthLog {
             user: subscriber.username.clone(),
             at,
@@ -1021,6 +1087,7 @@ async fn live(world: Arc<World>, subscriber: Subscriber, seed: u64) {
             answer: answer.clone(),
             method: subscriber.method,
             after_cut: cut,
+            decided_by,
         });
         match answer {
             AuthAnswer::Accept { .. } if cut => return,

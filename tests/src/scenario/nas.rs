@@ -1,7 +1,10 @@
 //! One simulated MikroTik as the box sees it over RADIUS: a NAS that sends Access-Requests
 //! (PAP or CHAP, with Message-Authenticator) and accounting from its own loopback address, and
 //! answers Disconnect-Requests (RFC 5176) on its CoA port, recording each one for the oracle.
-//! Its RouterOS API side is the in-process simulator, switched off with the router.
+//! Its RouterOS API side is the in-process simulator, switched off with the router. A customer
+//! may instead log in on the simulator's login page ([`Nas::login_via_router`]): the simulated
+//! RouterOS decides (a local user, or RADIUS to the box from the router's address) and says
+//! who did.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,7 +17,7 @@ use sitebox_radius::crypto::{MessageAuthenticator, sign_access_request, sign_rep
 use sitebox_radius::crypto::{verify_reply, verify_request};
 use sitebox_radius::dictionary::attr;
 use sitebox_radius::{Attribute, Code, Packet, Secret};
-use sitebox_routeros::sim::SimHandle;
+use sitebox_routeros::sim::{DecidedBy, HotspotAuth, HotspotLogin, SimHandle, TerminateCause};
 use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, oneshot, watch};
 use tokio_util::sync::CancellationToken;
@@ -279,6 +282,54 @@ impl Nas {
             _ => AuthAnswer::NoAnswer,
         };
         (answer, latency)
+    }
+
+    /// Logs in on the router's hotspot login page (`http-chap` or `http-pap` as `method`): the
+    /// simulated RouterOS decides, with a local user or by asking the box over RADIUS. Returns
+    /// the answer as the NAS model reads it, who decided, and the time to the decision. The
+    /// router's own session is ended at once (its hotspot profile sends no accounting): the
+    /// session the box accounts is the one [`Nas::account`] runs.
+    pub async fn login_via_router(
+        &self,
+        user: &str,
+        password: &str,
+        method: Method,
+        mac: &str,
+        ip: Ipv4Addr,
+    ) -> (AuthAnswer, Duration, DecidedBy) {
+        let mut login = HotspotLogin::new(user, password, mac, ip);
+        login.auth = match method {
+            Method::Pap => HotspotAuth::HttpPap,
+            Method::Chap => HotspotAuth::HttpChap,
+        };
+        let started = Instant::now();
+        let result = self.api.login_hotspot(login).await;
+        let latency = started.elapsed();
+        match result {
+            Ok(login) => {
+                let session_timeout = self
+                    .api
+                    .sessions()
+                    .into_iter()
+                    .find(|s| s.id == login.id)
+                    .and_then(|s| s.time_left)
+                    .map(|left| u32::try_from(left.as_secs()).unwrap_or(u32::MAX));
+                self.api.logout(&login.id, TerminateCause::UserRequest);
+                let answer = AuthAnswer::Accept {
+                    session_timeout,
+                    interim: None,
+                };
+                (answer, latency, login.decided_by)
+            }
+            Err(refused) if refused.decided_by == DecidedBy::RadiusSilent => {
+                (AuthAnswer::NoAnswer, latency, refused.decided_by)
+            }
+            Err(refused) => (
+                AuthAnswer::Reject(refused.message),
+                latency,
+                refused.decided_by,
+            ),
+        }
     }
 
     /// Sends an Accounting-Request; true when the box acknowledged it.

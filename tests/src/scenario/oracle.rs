@@ -9,6 +9,7 @@ use super::clock::minutes;
 use super::issuer::Issuer;
 use super::nas::{ADMIN_RESET, AuthAnswer, DisconnectSeen, Method};
 use super::{Options, SITE, SessionEnd, TENANT, Traffic};
+use sitebox_routeros::sim::DecidedBy;
 
 /// Acct-Terminate-Cause NAS-Reboot (the box closes a router's sessions on Accounting-On).
 const NAS_REBOOT: i64 = 11;
@@ -157,6 +158,7 @@ pub fn judge(facts: &Facts<'_>) -> Verdict {
     projections_equal_edge(&mut v, &conn, &cloud);
     expiry(&mut v, facts, &conn);
     admissions(&mut v, facts);
+    deciders(&mut v, facts, &conn);
     failed_jobs(&mut v, &conn);
     router_health(&mut v, facts, &conn);
     storm(&mut v, facts);
@@ -848,7 +850,7 @@ fn admissions(v: &mut Verdict, facts: &Facts<'_>) {
         }
         let admitted_after = facts.traffic.auths.iter().any(|a| {
             a.user == payment.user
-                && a.at >= at - SLACK
+                && answered_at(facts, a) >= at - SLACK
                 && matches!(a.answer, AuthAnswer::Accept { .. })
         });
         v.check(admitted_after, || {
@@ -889,6 +891,96 @@ fn admissions(v: &mut Verdict, facts: &Facts<'_>) {
         "reject_reasons",
         serde_json::to_value(reasons).unwrap_or_default(),
     );
+}
+
+/// The simulated instant a login's answer came (its request was sent at `auth.at`).
+fn answered_at(facts: &Facts<'_>, auth: &super::AuthLog) -> i64 {
+    auth.at + (auth.latency.as_secs_f64() * 1000.0 * facts.options.speed) as i64
+}
+
+/// Who decided each login, and whether any login got in that the box's policy refuses. The
+/// day's plans have no data cap, time limit or MAC binding and one device at a time is never
+/// exceeded, so the policy is the plan: a login is let in only while the customer has a plan
+/// running (from its activation to its end, as the box's database has them, within the
+/// clocks' slack) at some instant between the request and the answer, whoever decided it: the box over RADIUS (the NAS model's requests and the
+/// routers' logins that asked it) or the router alone on a local user.
+fn deciders(v: &mut Verdict, facts: &Facts<'_>, conn: &rusqlite::Connection) {
+    let mut plans: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    for (user, starts, expires) in rows(
+        conn,
+        "SELECT s.username, sub.starts_at, sub.expires_at FROM subscriptions sub JOIN subscribers s ON s.id = sub.subscriber_id WHERE sub.starts_at IS NOT NULL",
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        },
+    ) {
+        plans
+            .entry(user)
+            .or_default()
+            .push((starts, expires.unwrap_or(i64::MAX)));
+    }
+    let (mut direct, mut by_box, mut by_router, mut by_nobody) = (0, 0, 0, 0);
+    let (mut box_accepts, mut router_accepts) = (0, 0);
+    let mut refused_by_policy = Vec::new();
+    for auth in &facts.traffic.auths {
+        let accepted = matches!(auth.answer, AuthAnswer::Accept { .. });
+        let path = match auth.decided_by {
+            None => {
+                direct += 1;
+                "the box (RADIUS from the NAS)"
+            }
+            Some(DecidedBy::Radius) => {
+                by_box += 1;
+                box_accepts += usize::from(accepted);
+                "the box (RADIUS from the router)"
+            }
+            Some(DecidedBy::LocalUser) => {
+                by_router += 1;
+                router_accepts += usize::from(accepted);
+                "the router (a local user)"
+            }
+            Some(DecidedBy::RadiusSilent | DecidedBy::NoRecord | DecidedBy::Router) => {
+                by_nobody += 1;
+                "the router (no answer from the box)"
+            }
+        };
+        if !accepted {
+            continue;
+        }
+        // The box decided at some instant between the request and its answer.
+        let answered = answered_at(facts, auth);
+        let running = plans.get(&auth.user).is_some_and(|plans| {
+            plans.iter().any(|(starts, ends)| {
+                answered >= starts - SLACK && auth.at <= ends.saturating_add(SLACK)
+            })
+        });
+        if !running {
+            refused_by_policy.push(format!(
+                "{} let in by {path} at minute {:.0} with no plan running ({:?})",
+                auth.user,
+                (auth.at - facts.day0) as f64 / 60_000.0,
+                plans.get(&auth.user)
+            ));
+        }
+    }
+    v.check(refused_by_policy.is_empty(), || {
+        format!(
+            "{} logins let in that the box's policy refuses: {:?}",
+            refused_by_policy.len(),
+            &refused_by_policy[..refused_by_policy.len().min(10)]
+        )
+    });
+    v.figure("logins_through_the_routers", by_box + by_router + by_nobody);
+    v.figure("logins_decided_by_the_box_via_the_router", by_box);
+    v.figure("logins_decided_by_the_router", by_router);
+    v.figure("logins_undecided_at_the_router", by_nobody);
+    v.figure("logins_accepted_by_the_box_via_the_router", box_accepts);
+    v.figure("logins_accepted_by_the_router", router_accepts);
+    v.figure("logins_decided_by_the_box_directly", direct);
+    v.figure("logins_let_in_against_the_policy", refused_by_policy.len());
 }
 
 /// The router that was down for an hour: the health poll saw it go down and come back, and
