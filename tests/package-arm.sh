@@ -230,8 +230,10 @@ $(cat "$log")"
   [[ $sessions == *'"arm-1"'* ]] || fail "$arch: the Accounting-Start is not stored: $sessions"
   pass "$arch: qemu: started on the embedded defaults in ${ready} s, router added and configured; PAP and CHAP Access-Accept, wrong password rejected, Accounting-Start answered and stored"
 
-  # The subscriber reaches the simulated router: its hotspot user, enabled, with the plan's
-  # profile (the grant queues the provisioning; under qemu it takes a moment).
+  # The subscriber reaches the simulated router: its hotspot user with the plan's profile,
+  # tagged as Sitebox's and disabled, so the router asks the box while it answers (its netwatch
+  # enables it only when the box is away). The grant queues the provisioning; under qemu it
+  # takes a moment.
   deadline=$((SECONDS + 60))
   until router=$(API_PORT=$api_port "$python" - 2>&1 <<'PY'
 import os, librouteros
@@ -241,7 +243,8 @@ radius = [r for r in api.path("radius") if r.get("address") == "127.0.0.1"]
 profiles = [p for p in api.path("ip", "hotspot", "user", "profile") if p.get("name") == "sitebox-day"]
 assert users and radius and profiles, (users, radius, profiles)
 user = users[0]
-assert user.get("profile") == "sitebox-day" and not user.get("disabled"), user
+assert user.get("profile") == "sitebox-day" and user.get("disabled"), user
+assert str(user.get("comment", "")).startswith("sitebox sub="), user
 print(user.get("profile"), profiles[0].get("rate-limit"))
 PY
   ); do
@@ -249,7 +252,7 @@ PY
 $(siteboxd queue list 2>&1)"
     sleep 0.5
   done
-  pass "$arch: qemu: the simulated router configured for RADIUS (/radius 127.0.0.1); alice on it, enabled, profile and rate limit: $router"
+  pass "$arch: qemu: the simulated router configured for RADIUS (/radius 127.0.0.1); alice on it, disabled for the box to decide, profile and rate limit: $router"
 
   stopping=$SECONDS
   kill -TERM "$daemon_pid"
